@@ -1,0 +1,33 @@
+"""mastra-storage: persist AI-agent traces to pluggable databases, Mastra-compatible.
+
+Data flows tracing → processors → exporters → storage; see the README for the map.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import MissingDriverError, UnsupportedStrategyError
+from .exporters.default import DefaultExporter
+from .exporters.drops import DropReason
+from .processors.sensitive_data import SensitiveDataFilter
+from .storage.capabilities import TracingStrategy
+from .storage.urls import create_store
+from .tracing import Observability, ObservabilityConfig, Span, SpanType, Tracer
+
+__version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name == "CloudExporter":  # httpx is imported only when the collector is used
+        from .exporters.cloud import CloudExporter
+
+        return CloudExporter
+    raise AttributeError(name)
+
+
+__all__ = [
+    "CloudExporter", "DefaultExporter", "DropReason", "MissingDriverError", "Observability",
+    "ObservabilityConfig", "SensitiveDataFilter", "Span", "SpanType", "Tracer",
+    "TracingStrategy", "UnsupportedStrategyError", "__version__", "create_store",
+]

@@ -1,0 +1,387 @@
+"""DefaultExporter: span lifecycle events → a bounded buffer → one worker → the store.
+
+The app's thread only appends to a deque (no lock, no I/O); one background thread turns
+batches of events into ``batch_create_spans`` / ``batch_update_spans`` calls according to
+the resolved strategy (design §4). Storage failures are retried with exponential backoff
+and then dropped, and every dropped event is counted with its reason.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..storage.base import OBSERVABILITY_DOMAIN
+from ..storage.capabilities import TracingStrategy, resolve_strategy
+from ..storage.records import SpanRecord
+from ..tracing.events import TracingEvent, TracingEventType
+from .drops import DropCounter, DropReason, OnDrop
+
+if TYPE_CHECKING:
+    from ..storage.base import ObservabilityStore
+    from ..tracing.events import ExportedEvent
+
+logger = logging.getLogger("mastra_storage.exporters")
+
+_STARTED = TracingEventType.SPAN_STARTED
+_ENDED = TracingEventType.SPAN_ENDED
+Key = tuple[str, str]
+
+
+class _FlushMarker:
+    """Placed in the buffer by ``flush()``; set once everything before it is handled."""
+
+    __slots__ = ("done",)
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+
+
+@dataclass
+class ExporterStats:
+    events: int = 0  # events taken from the buffer by the worker
+    rows_created: int = 0  # rows sent to batch_create_spans (upserts)
+    rows_updated: int = 0  # rows sent to batch_update_spans
+    write_calls: int = 0  # store calls that succeeded
+    batches: int = 0
+    retries: int = 0
+    held: int = 0  # updates that arrived for a span whose row was not written yet
+    drops: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class _Plan:
+    """The writes one batch of events turns into."""
+
+    creates: dict[Key, SpanRecord] = field(default_factory=dict)
+    updates: dict[Key, SpanRecord] = field(default_factory=dict)
+    ended: set[Key] = field(default_factory=set)
+    events: int = 0
+
+
+class DefaultExporter:
+    """Persists spans to the observability store with a provider-appropriate strategy.
+
+    ``strategy="auto"`` takes the provider's preferred strategy from the capability table;
+    an explicit one must be supported by the provider, else :class:`UnsupportedStrategyError`
+    is raised from :meth:`bind` (i.e. when ``Observability`` is built).
+    """
+
+    name = "default-exporter"
+
+    def __init__(
+        self,
+        storage: ObservabilityStore | None = None,
+        strategy: TracingStrategy | str = TracingStrategy.AUTO,
+        *,
+        max_batch_size: int = 1000,
+        max_batch_wait_ms: int = 5000,
+        max_buffer_size: int = 10000,
+        max_retries: int = 4,
+        retry_delay_ms: int = 500,
+        on_drop: OnDrop | None = None,
+    ) -> None:
+        self.requested_strategy = TracingStrategy(strategy)  # ValueError names valid ones
+        for label, value, low in (("max_batch_size", max_batch_size, 1),
+                                  ("max_batch_wait_ms", max_batch_wait_ms, 0),
+                                  ("max_buffer_size", max_buffer_size, 1),
+                                  ("max_retries", max_retries, 0),
+                                  ("retry_delay_ms", retry_delay_ms, 0)):
+            if not isinstance(value, int) or value < low:
+                raise ValueError(f"{label} must be an integer >= {low}, got {value!r}")
+        self.max_batch_size = max_batch_size
+        self.max_batch_wait = max_batch_wait_ms / 1000
+        self.max_buffer_size = max_buffer_size
+        self.max_retries = max_retries
+        self.retry_delay = retry_delay_ms / 1000
+        # Wake the worker early when the buffer nears its bound, whatever the batch size.
+        self._wake_at = min(max_batch_size, max(1, int(max_buffer_size * 0.8)))
+        self._storage = storage
+        self.store: ObservabilityStore | None = None
+        self.strategy: TracingStrategy | None = None
+        self.drops = DropCounter(self.name, on_drop)
+        self.stats = ExporterStats()
+        # Test seam: how the worker waits between retries (the schedule is observable).
+        self.sleep: Callable[[float], None] = time.sleep
+        self._created: dict[Key, None] = {}  # rows this exporter wrote and may update
+        self._created_limit = max(100_000, 10 * max_buffer_size)
+        self._held: dict[Key, SpanRecord] = {}
+        self._bound = False
+        self._init_runtime()
+        _register_fork_and_exit(self)
+
+    # ------------------------------------------------------------------ binding
+    def bind(self, storage: ObservabilityStore | None) -> None:
+        """Resolve the store that receives the observability domain and the strategy."""
+        target = self._storage if self._storage is not None else storage
+        if target is None:
+            raise ValueError("DefaultExporter needs a storage: pass storage= to Observability "
+                             "or to DefaultExporter")
+        routed = target.get_store(OBSERVABILITY_DOMAIN)
+        if routed is None:
+            logger.warning("observability domain is disabled on the storage; the "
+                           "DefaultExporter drops every event (counted as %s)",
+                           DropReason.UNSUPPORTED_STORAGE)
+            self.store, self.strategy = None, None
+        else:
+            self.strategy = resolve_strategy(self.requested_strategy, routed.provider)
+            self.store = routed
+        self._bound = True
+
+    # ------------------------------------------------------------------ hot path
+    def export(self, event: ExportedEvent) -> None:
+        if type(event) is not TracingEvent:
+            return  # logs, metrics, scores, feedback are not stored by this exporter
+        if self._closed:
+            self.drops.add(DropReason.AFTER_SHUTDOWN)
+            return
+        strategy = self.strategy
+        if strategy is None:
+            if not self._bound:
+                raise RuntimeError("DefaultExporter used before bind(); construct it through "
+                                   "Observability or call bind(store)")
+            self.drops.add(DropReason.UNSUPPORTED_STORAGE)
+            return
+        if strategy is TracingStrategy.INSERT_ONLY and event.type is not _ENDED:
+            return
+        buf = self._buffer
+        if len(buf) >= self.max_buffer_size:
+            self.drops.add(DropReason.BUFFER_FULL)
+            return
+        buf.append(event)
+        if self._thread is None:
+            self._start_worker()
+        n = len(buf)
+        if n == 1 or n >= self._wake_at or strategy is TracingStrategy.REALTIME:
+            self._wakeup.set()
+
+    # ------------------------------------------------------------------ control
+    def flush(self, timeout: float | None = None) -> bool:
+        """Block until everything exported so far is persisted or dropped."""
+        if self._thread is None or not self._thread.is_alive():
+            return not self._buffer
+        marker = _FlushMarker()
+        with self._start_lock:
+            self._flush_pending += 1
+        self._buffer.append(marker)
+        self._wakeup.set()
+        return marker.done.wait(timeout)
+
+    def shutdown(self, timeout: float | None = None) -> None:
+        """Flush, stop the worker; later events are dropped as ``after-shutdown``."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stopping = True
+        self._wakeup.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+            if thread.is_alive():
+                logger.warning("%s: shutdown timed out with %d event(s) still buffered",
+                               self.name, sum(isinstance(e, TracingEvent) for e in self._buffer))
+        self.drops.report_pending()
+        self.stats.drops = self.drops.snapshot()
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buffer)
+
+    # ------------------------------------------------------------------ worker
+    def _init_runtime(self) -> None:
+        self._buffer: deque[TracingEvent | _FlushMarker] = deque()
+        self._wakeup = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self._closed = False
+        self._stopping = False
+        self._flush_pending = 0
+
+    def _start_worker(self) -> None:
+        with self._start_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="mastra-default-exporter",
+                                                daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        buf = self._buffer
+        while True:
+            self._wakeup.wait()
+            self._wakeup.clear()
+            if not buf:
+                if self._stopping:
+                    break
+                continue
+            self._wait_for_batch()
+            batch, markers = self._drain()
+            if batch:
+                self._write(batch)
+            if markers or (self._stopping and not buf):
+                self._write_held()
+            for marker in markers:
+                with self._start_lock:
+                    self._flush_pending -= 1
+                marker.done.set()
+            if buf:
+                self._wakeup.set()  # more waiting: go round without sleeping
+            elif self._stopping:
+                break
+
+    def _wait_for_batch(self) -> None:
+        """Let a batch fill until it is big enough, old enough, or someone is waiting."""
+        if self.strategy is TracingStrategy.REALTIME:
+            return
+        deadline = time.monotonic() + self.max_batch_wait
+        buf = self._buffer
+        while len(buf) < self._wake_at and not self._stopping and not self._flush_pending:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self._wakeup.wait(remaining)
+            self._wakeup.clear()
+
+    def _drain(self) -> tuple[list[TracingEvent], list[_FlushMarker]]:
+        buf = self._buffer
+        batch: list[TracingEvent] = []
+        markers: list[_FlushMarker] = []
+        limit = 1 if self.strategy is TracingStrategy.REALTIME else self.max_batch_size
+        while buf and len(batch) < limit:
+            item = buf.popleft()
+            if type(item) is _FlushMarker:
+                markers.append(item)
+                break
+            batch.append(item)  # type: ignore[arg-type]
+        # Markers right behind a full batch are satisfied by this write too.
+        while buf and type(buf[0]) is _FlushMarker:
+            markers.append(buf.popleft())  # type: ignore[arg-type]
+        return batch, markers
+
+    def _plan(self, batch: Iterable[TracingEvent]) -> _Plan:
+        """Coalesce a batch into at most one write per span (design §4)."""
+        plan = _Plan()
+        creates, updates, created, held = plan.creates, plan.updates, self._created, self._held
+        for event in batch:
+            plan.events += 1
+            span = event.span
+            key = (span.trace_id, span.span_id)
+            kind = event.type
+            if kind is _ENDED:
+                plan.ended.add(key)
+            if span.is_event or kind is _STARTED or key in creates:
+                creates[key] = span
+            elif key in created:
+                updates[key] = span
+            elif kind is _ENDED:
+                # Its start never reached storage (dropped, or written by another process):
+                # the end snapshot is complete, so write it whole, once.
+                held.pop(key, None)
+                creates[key] = span
+            else:
+                if key not in held:
+                    self.stats.held += 1
+                held[key] = span  # wait for its end (or flush) and write it then
+        return plan
+
+    def _write(self, batch: list[TracingEvent]) -> None:
+        self.stats.events += len(batch)
+        self._commit(self._plan(batch))
+
+    def _write_held(self) -> None:
+        """Write spans whose updates were held because their row was never created."""
+        if not self._held:
+            return
+        plan = _Plan(creates=dict(self._held), events=0)
+        self._held.clear()
+        self._commit(plan)
+
+    def _commit(self, plan: _Plan) -> None:
+        store = self.store
+        assert store is not None
+        creates = list(plan.creates.values())
+        updates = list(plan.updates.values())
+        if not creates and not updates:
+            return
+        attempts = self.max_retries + 1
+        if self._stopping and self._failing_at_shutdown:
+            attempts = 1  # storage already proved down during shutdown: don't stall exit
+        for attempt in range(attempts):
+            try:
+                if creates:
+                    store.batch_create_spans(creates)
+                    self.stats.write_calls += 1
+                if updates:
+                    store.batch_update_spans(updates)
+                    self.stats.write_calls += 1
+            except Exception as exc:
+                if attempt + 1 >= attempts:
+                    lost = plan.events or len(creates) + len(updates)
+                    if self._stopping:
+                        self._failing_at_shutdown = True
+                    self.drops.add(DropReason.RETRY_EXHAUSTED, lost,
+                                   f"{type(exc).__name__}: {_short(exc)}")
+                    for key in plan.ended:
+                        self._created.pop(key, None)
+                    return
+                delay = self.retry_delay * (2 ** attempt)
+                self.stats.retries += 1
+                logger.info("%s: write failed (%s: %s), retry %d/%d in %.3fs", self.name,
+                            type(exc).__name__, _short(exc), attempt + 1, attempts - 1, delay)
+                self.sleep(delay)
+                continue
+            break
+        self.stats.batches += 1
+        self.stats.rows_created += len(creates)
+        self.stats.rows_updated += len(updates)
+        created = self._created
+        for key in plan.creates:
+            if key not in plan.ended:
+                created[key] = None
+        for key in plan.ended:
+            created.pop(key, None)
+        if len(created) > self._created_limit:
+            # Forget the oldest open spans: a later end for one of them is upserted whole.
+            for key in list(created)[: len(created) - self._created_limit]:
+                del created[key]
+
+    _failing_at_shutdown = False
+
+    # ------------------------------------------------------------------ fork / exit
+    def _after_fork_in_child(self) -> None:
+        """The child starts empty: the parent still owns (and writes) what it buffered."""
+        self._init_runtime()
+        self._created = {}
+        self._held = {}
+        self.drops = DropCounter(self.name, self.drops.on_drop)
+        self.stats = ExporterStats()
+
+
+def _short(exc: BaseException, limit: int = 300) -> str:
+    text = str(exc).replace("\n", " ")
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _register_fork_and_exit(exporter: DefaultExporter) -> None:
+    ref = weakref.ref(exporter)
+
+    def in_child() -> None:
+        obj = ref()
+        if obj is not None:
+            obj._after_fork_in_child()
+
+    def at_exit() -> None:
+        obj = ref()
+        if obj is not None:
+            obj.shutdown()
+
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=in_child)
+    atexit.register(at_exit)

@@ -1,0 +1,74 @@
+"""The provider capability table: the one place that says which strategy each store takes.
+
+Stores declare only their ``provider`` name; what that provider prefers and supports is
+looked up here, so the table in the README and the behaviour can never drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from ..errors import UnsupportedStrategyError
+
+
+class TracingStrategy(str, Enum):
+    """How the DefaultExporter turns span lifecycle events into writes (design §4)."""
+
+    REALTIME = "realtime"
+    BATCH_WITH_UPDATES = "batch-with-updates"
+    INSERT_ONLY = "insert-only"
+    AUTO = "auto"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class StrategyCapability:
+    preferred: TracingStrategy
+    supported: tuple[TracingStrategy, ...]
+
+
+_S = TracingStrategy
+_UPDATABLE = (_S.BATCH_WITH_UPDATES, _S.INSERT_ONLY)
+
+CAPABILITIES: dict[str, StrategyCapability] = {
+    "clickhouse": StrategyCapability(_S.INSERT_ONLY, (_S.INSERT_ONLY,)),
+    "postgres": StrategyCapability(_S.BATCH_WITH_UPDATES, _UPDATABLE),
+    "mssql": StrategyCapability(_S.BATCH_WITH_UPDATES, _UPDATABLE),
+    "mongodb": StrategyCapability(_S.BATCH_WITH_UPDATES, _UPDATABLE),
+    "libsql": StrategyCapability(_S.BATCH_WITH_UPDATES, _UPDATABLE),
+    "sqlite": StrategyCapability(_S.BATCH_WITH_UPDATES, _UPDATABLE),
+    "memory": StrategyCapability(
+        _S.REALTIME, (_S.REALTIME, _S.BATCH_WITH_UPDATES, _S.INSERT_ONLY)
+    ),
+}
+
+
+def capability_for(provider: str) -> StrategyCapability:
+    try:
+        return CAPABILITIES[provider]
+    except KeyError:
+        raise ValueError(
+            f"unknown storage provider '{provider}'; known: {', '.join(CAPABILITIES)}"
+        ) from None
+
+
+def resolve_strategy(requested: TracingStrategy | str, provider: str) -> TracingStrategy:
+    """Turn the exporter's requested strategy into the one it will use with ``provider``.
+
+    ``auto`` becomes the provider's preferred strategy; anything else must be supported
+    or :class:`UnsupportedStrategyError` is raised.
+    """
+    try:
+        strategy = TracingStrategy(requested)
+    except ValueError:
+        valid = ", ".join(s.value for s in TracingStrategy)
+        raise ValueError(f"unknown tracing strategy '{requested}'; valid: {valid}") from None
+    cap = capability_for(provider)
+    if strategy is TracingStrategy.AUTO:
+        return cap.preferred
+    if strategy not in cap.supported:
+        raise UnsupportedStrategyError(strategy.value, provider, (s.value for s in cap.supported))
+    return strategy

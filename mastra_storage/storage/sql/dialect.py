@@ -1,0 +1,150 @@
+"""What differs between the SQL backends, and nothing else.
+
+:class:`SqlDialect` holds the handful of decisions that are not portable: column types,
+the contract's index list, how a row is encoded and decoded, how JSON is read and
+matched, and how an upsert is spelled. :class:`~.store.SQLStore` is written once against
+this interface; SQLite, PostgreSQL and MSSQL each subclass it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, ClassVar
+
+import sqlalchemy as sa
+from sqlalchemy.sql.elements import ColumnElement
+
+from ..jsonsafe import DEFAULT_MAX_BYTES, dumps, loads
+from ..records import COLUMNS, TABLE_SPANS, ColumnSpec, SpanRecord, format_iso, parse_iso
+
+
+class SqlDialect:
+    """Base: SQLite semantics (text timestamps and text JSON); subclasses override."""
+
+    name: ClassVar[str] = ""
+    provider: ClassVar[str] = ""
+
+    def __init__(self, max_json_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.max_json_bytes = max_json_bytes
+        self.truncated_fields = 0  # JSON values replaced by the truncation marker
+
+    # ------------------------------------------------------------------ schema
+    def column_type(self, spec: ColumnSpec) -> sa.types.TypeEngine[Any]:
+        raise NotImplementedError
+
+    def extra_columns(self) -> list[sa.Column[Any]]:
+        """Columns beyond Mastra's common list (e.g. PostgreSQL's ``…AtZ`` twins)."""
+        return []
+
+    def table_args(self, table_name: str) -> list[Any]:
+        """Keys and indexes, named as Mastra's store names them."""
+        return []
+
+    def build_table(self, metadata: sa.MetaData, schema: str | None = None) -> sa.Table:
+        cols: list[Any] = [
+            sa.Column(spec.name, self.column_type(spec), nullable=spec.nullable)
+            for spec in COLUMNS
+        ]
+        cols.extend(self.extra_columns())
+        return sa.Table(TABLE_SPANS, metadata, *cols, *self.table_args(TABLE_SPANS),
+                        schema=schema)
+
+    # ------------------------------------------------------------------ row codec
+    def encode_timestamp(self, value: datetime | None) -> Any:
+        return format_iso(value) if value is not None else None
+
+    def decode_timestamp(self, value: Any) -> datetime | None:
+        return parse_iso(value) if value is not None else None
+
+    def encode_json(self, value: Any) -> Any:
+        text, truncated = dumps(value, self.max_json_bytes)
+        if truncated:
+            self.truncated_fields += 1
+        return text
+
+    def decode_json(self, value: Any) -> Any:
+        return loads(value)
+
+    def encode_bool(self, value: bool) -> Any:
+        return bool(value)
+
+    def encode_text(self, value: str | None) -> Any:
+        if value is not None and "\x00" in value:
+            return value.replace("\x00", "\ufffd")
+        return value
+
+    def encode(self, record: SpanRecord) -> dict[str, Any]:
+        """A parameter dict keyed by column name; ``createdAt``/``updatedAt`` must be set."""
+        row: dict[str, Any] = {}
+        for spec in COLUMNS:
+            value = getattr(record, spec.attr)
+            kind = spec.kind
+            if kind == "text":
+                row[spec.name] = self.encode_text(value)
+            elif kind == "json":
+                row[spec.name] = self.encode_json(value)
+            elif kind == "timestamp":
+                row[spec.name] = self.encode_timestamp(value)
+            else:
+                row[spec.name] = self.encode_bool(value)
+        return row
+
+    def decode(self, row: Mapping[str, Any]) -> SpanRecord:
+        values: dict[str, Any] = {}
+        for spec in COLUMNS:
+            if spec.name not in row:
+                continue
+            value = row[spec.name]
+            if spec.kind == "json":
+                value = self.decode_json(value)
+            elif spec.kind == "timestamp":
+                value = self.decode_timestamp(value)
+            elif spec.kind == "bool":
+                value = bool(value)
+            values[spec.attr] = value
+        return SpanRecord(**values)
+
+    # ------------------------------------------------------------------ expressions
+    def read_json(self, col: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        """The expression that selects a JSON column as text (or a driver JSON value)."""
+        return col
+
+    def timestamp_param(self, value: datetime) -> Any:
+        return self.encode_timestamp(value)
+
+    def json_has_key_value(
+        self, col: sa.ColumnElement[Any], key: str, value: Any
+    ) -> ColumnElement[bool]:
+        """Top-level ``key`` of JSON object ``col`` equals ``value`` (bound parameters only)."""
+        raise NotImplementedError
+
+    def json_array_contains(self, col: sa.ColumnElement[Any], item: str) -> ColumnElement[bool]:
+        """JSON array ``col`` has the string element ``item``."""
+        raise NotImplementedError
+
+    def upsert(self, table: sa.Table) -> sa.Executable:
+        """INSERT … that rewrites every non-key column except createdAt on conflict."""
+        raise NotImplementedError
+
+    def upsert_rows(self, conn: sa.Connection, table: sa.Table,
+                    rows: Sequence[dict[str, Any]]) -> None:
+        conn.execute(self.upsert(table), list(rows))
+
+    def key_columns(self) -> tuple[str, str]:
+        return ("traceId", "spanId")
+
+    # ------------------------------------------------------------------ migrations
+    def create_ddl(self, table: sa.Table) -> list[Any]:
+        """Statements that create the table as Mastra's store does, indexes included."""
+        out: list[Any] = [sa.schema.CreateTable(table)]
+        out += [sa.schema.CreateIndex(ix) for ix in sorted(table.indexes, key=lambda i: str(i.name))]
+        return out + self.extra_ddl(table)
+
+    def extra_ddl(self, table: sa.Table) -> list[Any]:
+        """Anything beyond table and indexes (PostgreSQL: the timestamps trigger)."""
+        return []
+
+    def adopt_ddl(self, table: sa.Table) -> list[Any]:
+        """What an adopted (Mastra-created) table still needs beyond columns and indexes."""
+        return []

@@ -1,0 +1,78 @@
+"""SQLite / libSQL: the contract's TEXT columns, ISO ``…Z`` timestamps, text or JSONB JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.sql.elements import ColumnElement
+
+from ..jsonsafe import to_jsonable
+from ..records import ColumnSpec
+from .dialect import SqlDialect
+
+
+class SQLiteDialect(SqlDialect):
+    name = "sqlite"
+    provider = "sqlite"
+
+    def column_type(self, spec: ColumnSpec) -> sa.types.TypeEngine[Any]:
+        return sa.Integer() if spec.kind == "bool" else sa.Text()
+
+    def table_args(self, table_name: str) -> list[Any]:
+        return [
+            sa.UniqueConstraint("spanId", "traceId"),
+            sa.Index(f"{table_name}_spanid_traceid_idx", "spanId", "traceId", unique=True),
+            sa.Index(f"{table_name}_roots_started_at_idx", sa.desc(sa.column("startedAt")),
+                     sqlite_where=sa.text('"parentSpanId" IS NULL')),
+            sa.Index(f"{table_name}_trace_started_at_idx", "traceId", "startedAt"),
+        ]
+
+    def encode_bool(self, value: bool) -> Any:
+        return 1 if value else 0
+
+    def read_json(self, col: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        # Mastra's libSQL store writes JSONB blobs; json() turns them back into text. Only
+        # blobs go through json(), so text-only files stay readable on an old SQLite.
+        return sa.case(
+            (sa.func.typeof(col) == "blob", sa.func.json(col)), else_=col
+        ).label(col.key)
+
+    def json_has_key_value(
+        self, col: sa.ColumnElement[Any], key: str, value: Any
+    ) -> ColumnElement[bool]:
+        # json_each compares the key as a bound value: no JSON-path text is ever built from
+        # user input, so keys with quotes, dots or '$' cannot change the path.
+        each = sa.func.json_each(col).table_valued("key", "value", "type", "atom").alias("je")
+        value = to_jsonable(value)
+        cond: ColumnElement[bool] = each.c.key == sa.bindparam(None, key, type_=sa.Text())
+        if value is None:
+            cond = cond & (each.c.type == "null")
+        elif isinstance(value, bool):
+            cond = cond & (each.c.type == ("true" if value else "false"))
+        elif isinstance(value, (int, float)):
+            cond = cond & each.c.type.in_(("integer", "real")) & (each.c.atom == value)
+        elif isinstance(value, str):
+            cond = cond & (each.c.type == "text") & (each.c.atom == value)
+        else:
+            from ..jsonsafe import dumps
+
+            text, _ = dumps(value)
+            cond = cond & (sa.func.json(each.c.value) == sa.func.json(text))
+        return sa.exists(sa.select(sa.literal(1)).select_from(each).where(cond))
+
+    def json_array_contains(self, col: sa.ColumnElement[Any], item: str) -> ColumnElement[bool]:
+        each = sa.func.json_each(col).table_valued("value", "type").alias("jt")
+        return sa.exists(
+            sa.select(sa.literal(1)).select_from(each)
+            .where((each.c.type == "text") & (each.c.value == item))
+        )
+
+    def upsert(self, table: sa.Table) -> sa.Executable:
+        stmt = sqlite.insert(table)
+        keep = {"traceId", "spanId", "createdAt"}
+        return stmt.on_conflict_do_update(
+            index_elements=["spanId", "traceId"],
+            set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keep},
+        )

@@ -1,0 +1,239 @@
+"""One SQLAlchemy Core implementation of the store for every SQL backend.
+
+Everything backend-specific is asked of ``self.dialect`` (:class:`~.dialect.SqlDialect`);
+this module only builds portable statements. Filter values are always bound parameters.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..base import BaseStore
+from ..records import (
+    COLUMNS,
+    HEAVY_ATTRS,
+    UPDATE_ATTRS,
+    Pagination,
+    SpanRecord,
+    TracesFilter,
+    TracesOrderBy,
+    utc_now,
+)
+from .dialect import SqlDialect
+
+_ATTR_TO_NAME = {c.attr: c.name for c in COLUMNS}
+_UPDATE_NAMES = [_ATTR_TO_NAME[a] for a in UPDATE_ATTRS]
+# Rows per executemany call: bounds statement size and memory on every driver.
+WRITE_CHUNK = 1000
+
+
+class SQLStore(BaseStore):
+    """Observability store over a SQLAlchemy engine and a :class:`SqlDialect`."""
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        dialect: SqlDialect,
+        *,
+        schema: str | None = None,
+        auto_migrate: bool = False,
+    ) -> None:
+        self.engine = engine
+        self.dialect = dialect
+        self.provider = dialect.provider
+        self.schema = schema
+        self.auto_migrate = auto_migrate
+        self.metadata = sa.MetaData()
+        self.table = dialect.build_table(self.metadata, schema)
+        self._init_lock = threading.Lock()
+        self._initialised = False
+        self._build_statements()
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._after_fork)
+
+    # ------------------------------------------------------------------ lifecycle
+    def init(self) -> None:
+        """Create/upgrade the table through the Alembic history when ``auto_migrate``."""
+        with self._init_lock:
+            if self._initialised:
+                return
+            if self.auto_migrate:
+                from .migrate import upgrade
+
+                upgrade(self.engine, schema=self.schema)
+            self._initialised = True
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def _after_fork(self) -> None:
+        # Connections opened by the parent must not be shared with it (SQLAlchemy's advice).
+        self.engine.dispose(close=False)
+
+    @property
+    def truncated_fields(self) -> int:
+        return self.dialect.truncated_fields
+
+    # ------------------------------------------------------------------ statements
+    def _build_statements(self) -> None:
+        t = self.table
+        self._upsert = self.dialect.upsert(t)
+        self._update = (
+            sa.update(t)
+            .where(t.c.traceId == sa.bindparam("_traceId"), t.c.spanId == sa.bindparam("_spanId"))
+            .values({name: sa.bindparam(name) for name in self._update_columns()})
+        )
+        light = [c for c in COLUMNS if c.attr not in HEAVY_ATTRS]
+        self._full_cols = [self._select_col(c.name) for c in COLUMNS]
+        self._light_cols = [self._select_col(c.name) for c in light]
+
+    def _update_columns(self) -> list[str]:
+        return _UPDATE_NAMES + [c.name for c in self.dialect.extra_columns()
+                                if c.name != "createdAtZ"]
+
+    def _select_col(self, name: str) -> sa.ColumnElement[Any]:
+        col = self.table.c[name]
+        spec = next(c for c in COLUMNS if c.name == name)
+        return self.dialect.read_json(col) if spec.kind == "json" else col
+
+    # ------------------------------------------------------------------ writes
+    def _encode_rows(self, records: Sequence[SpanRecord], now: datetime) -> list[dict[str, Any]]:
+        encode = self.dialect.encode
+        rows = []
+        for r in records:
+            if r.created_at is None or r.updated_at is None:
+                r = r.copy(created_at=r.created_at or now, updated_at=r.updated_at or now)
+            rows.append(encode(r))
+        return rows
+
+    def batch_create_spans(self, records: Sequence[SpanRecord]) -> None:
+        if not records:
+            return
+        rows = self._encode_rows(records, utc_now())
+        with self.engine.begin() as conn:
+            for i in range(0, len(rows), WRITE_CHUNK):
+                self.dialect.upsert_rows(conn, self.table, rows[i:i + WRITE_CHUNK])
+
+    def batch_update_spans(self, records: Sequence[SpanRecord]) -> None:
+        if not records:
+            return
+        now = utc_now()
+        rows = []
+        for row in self._encode_rows([r.copy(updated_at=now) for r in records], now):
+            row["_traceId"] = row["traceId"]
+            row["_spanId"] = row["spanId"]
+            rows.append(row)
+        with self.engine.begin() as conn:
+            for i in range(0, len(rows), WRITE_CHUNK):
+                conn.execute(self._update, rows[i:i + WRITE_CHUNK])
+
+    def batch_delete_traces(self, trace_ids: Sequence[str]) -> int:
+        ids = list(dict.fromkeys(trace_ids))
+        if not ids:
+            return 0
+        deleted = 0
+        with self.engine.begin() as conn:
+            for i in range(0, len(ids), 500):
+                result = conn.execute(sa.delete(self.table)
+                                      .where(self.table.c.traceId.in_(ids[i:i + 500])))
+                deleted += result.rowcount or 0
+        return deleted
+
+    def delete_traces_older_than(self, before: datetime) -> int:
+        t = self.table
+        old = sa.select(t.c.traceId).where(
+            t.c.parentSpanId.is_(None), t.c.startedAt < self.dialect.timestamp_param(before)
+        )
+        with self.engine.connect() as conn:
+            ids = [row[0] for row in conn.execute(old)]
+        return self.batch_delete_traces(ids)
+
+    # ------------------------------------------------------------------ reads
+    def _fetch(self, stmt: sa.Select[Any]) -> list[SpanRecord]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt).mappings().all()
+        decode = self.dialect.decode
+        return [decode(row) for row in rows]
+
+    def get_span(self, trace_id: str, span_id: str) -> SpanRecord | None:
+        t = self.table
+        rows = self._fetch(sa.select(*self._full_cols)
+                           .where(t.c.traceId == trace_id, t.c.spanId == span_id))
+        return rows[0] if rows else None
+
+    def get_root_span(self, trace_id: str) -> SpanRecord | None:
+        t = self.table
+        rows = self._fetch(sa.select(*self._full_cols)
+                           .where(t.c.traceId == trace_id, t.c.parentSpanId.is_(None))
+                           .order_by(t.c.startedAt).limit(1))
+        return rows[0] if rows else None
+
+    def _get_trace_spans(self, trace_id: str, light: bool) -> list[SpanRecord]:
+        t = self.table
+        cols = self._light_cols if light else self._full_cols
+        return self._fetch(sa.select(*cols).where(t.c.traceId == trace_id)
+                           .order_by(t.c.startedAt, t.c.spanId))
+
+    def _conditions(self, f: TracesFilter, root: sa.Table) -> list[sa.ColumnElement[bool]]:
+        d = self.dialect
+        conds: list[sa.ColumnElement[bool]] = [root.c.parentSpanId.is_(None)]
+        for attr, value in f.equalities():
+            conds.append(root.c[_ATTR_TO_NAME[attr]] == value)
+        if f.started_from is not None:
+            conds.append(root.c.startedAt >= d.timestamp_param(f.started_from))
+        if f.started_to is not None:
+            conds.append(root.c.startedAt <= d.timestamp_param(f.started_to))
+        if f.ended_from is not None:
+            conds.append(root.c.endedAt >= d.timestamp_param(f.ended_from))
+        if f.ended_to is not None:
+            conds.append(root.c.endedAt <= d.timestamp_param(f.ended_to))
+        if f.status == "error":
+            conds.append(root.c.error.is_not(None))
+        elif f.status == "running":
+            conds += [root.c.error.is_(None), root.c.endedAt.is_(None)]
+        elif f.status == "success":
+            conds += [root.c.error.is_(None), root.c.endedAt.is_not(None)]
+        if f.has_child_error is not None:
+            child = self.table.alias("child")
+            exists = sa.exists(sa.select(sa.literal(1)).select_from(child).where(
+                child.c.traceId == root.c.traceId,
+                child.c.parentSpanId.is_not(None),
+                child.c.error.is_not(None),
+            ))
+            conds.append(exists if f.has_child_error else ~exists)
+        for tag in f.tags or ():
+            conds.append(d.json_array_contains(root.c.tags, tag))
+        for key, value in (f.metadata or {}).items():
+            conds.append(d.json_has_key_value(root.c.metadata, key, value))
+        for key, value in (f.scope or {}).items():
+            conds.append(d.json_has_key_value(root.c.scope, key, value))
+        return conds
+
+    def _list_roots(
+        self, filters: TracesFilter, pagination: Pagination, order_by: TracesOrderBy
+    ) -> tuple[list[SpanRecord], int]:
+        t = self.table
+        conds = self._conditions(filters, t)
+        count = sa.select(sa.func.count()).select_from(t).where(*conds)
+        col = t.c.startedAt if order_by.field == "startedAt" else t.c.endedAt
+        desc = order_by.direction == "DESC"
+        ordering: list[Any] = []
+        if order_by.field == "endedAt":
+            # Running traces (no endedAt) first when newest-first, last otherwise; spelled
+            # with CASE because not every dialect has NULLS FIRST.
+            ordering.append(sa.case((col.is_(None), 0 if desc else 1), else_=1 if desc else 0))
+        for c in (col, t.c.startedAt, t.c.traceId) if col is not t.c.startedAt else (col, t.c.traceId):
+            ordering.append(c.desc() if desc else c.asc())
+        page = (sa.select(*self._full_cols).where(*conds).order_by(*ordering)
+                .limit(pagination.per_page).offset(pagination.offset))
+        with self.engine.connect() as conn:
+            total = int(conn.execute(count).scalar_one())
+            rows = conn.execute(page).mappings().all() if total > pagination.offset else []
+        decode = self.dialect.decode
+        return [decode(r) for r in rows], total

@@ -1,0 +1,106 @@
+"""Observability: the registry of configured tracer instances and their exporters."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .tracer import Tracer
+
+if TYPE_CHECKING:
+    from ..exporters.base import Exporter
+    from ..processors.base import SpanOutputProcessor
+    from ..storage.base import ObservabilityStore
+
+
+@dataclass
+class ObservabilityConfig:
+    service_name: str
+    exporters: Sequence[Exporter] = field(default_factory=list)
+    span_output_processors: Sequence[SpanOutputProcessor] = field(default_factory=list)
+    environment: str | None = None
+
+
+class Observability:
+    """Owns the configs; binds every exporter to ``storage`` at construction.
+
+    Binding is where a strategy is resolved, so an unsupported one fails here, at
+    start-up, with :class:`~mastra_storage.UnsupportedStrategyError`.
+    """
+
+    def __init__(
+        self,
+        storage: ObservabilityStore | None = None,
+        configs: dict[str, ObservabilityConfig] | None = None,
+        default: str | None = None,
+    ) -> None:
+        if configs is None:
+            from ..exporters.default import DefaultExporter
+
+            configs = {"default": ObservabilityConfig(
+                service_name="mastra", exporters=[DefaultExporter()] if storage else [])}
+        if not configs:
+            raise ValueError("Observability needs at least one config")
+        self.storage = storage
+        self._instances: dict[str, Tracer] = {}
+        self._exporters: list[Exporter] = []
+        for name, cfg in configs.items():
+            for exporter in cfg.exporters:
+                if not any(exporter is e for e in self._exporters):
+                    exporter.bind(storage)
+                    self._exporters.append(exporter)
+            self._instances[name] = Tracer(
+                name, cfg.service_name, cfg.exporters, cfg.span_output_processors,
+                cfg.environment,
+            )
+        self._default = default if default is not None else (
+            "default" if "default" in configs else next(iter(configs)))
+        if self._default not in self._instances:
+            raise ValueError(f"default instance '{self._default}' is not among the configs")
+
+    def get_default_instance(self) -> Tracer:
+        return self._instances[self._default]
+
+    def get_instance(self, name: str) -> Tracer:
+        try:
+            return self._instances[name]
+        except KeyError:
+            raise KeyError(f"no observability instance named '{name}'; "
+                           f"have: {', '.join(self._instances)}") from None
+
+    @property
+    def exporters(self) -> list[Exporter]:
+        return list(self._exporters)
+
+    # signals without a span, on the default instance
+    def log(self, level: str, message: str, data: Any = None) -> None:
+        self.get_default_instance().log(level, message, data=data)
+
+    def metric(self, name: str, value: float, labels: dict[str, str] | None = None) -> None:
+        self.get_default_instance().metric(name, value, labels=labels)
+
+    def score(self, trace_id: str, scorer_id: str, score: float, reason: str | None = None,
+              metadata: Any = None) -> None:
+        self.get_default_instance().score(trace_id, scorer_id, score, reason=reason,
+                                          metadata=metadata)
+
+    def feedback(self, trace_id: str, feedback_type: str, value: Any, source: str | None = None,
+                 comment: str | None = None, metadata: Any = None) -> None:
+        self.get_default_instance().feedback(trace_id, feedback_type, value, source=source,
+                                             comment=comment, metadata=metadata)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every exporter has persisted or dropped what it has buffered."""
+        return all([e.flush(timeout) for e in self._exporters])
+
+    def shutdown(self, timeout: float | None = None) -> None:
+        """Flush and stop every exporter; idempotent."""
+        for exporter in self._exporters:
+            exporter.shutdown(timeout)
+
+    def __enter__(self) -> Observability:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()

@@ -1,0 +1,267 @@
+"""A live span: what app code holds while an agent, model call or tool runs.
+
+Every lifecycle step hands the tracer a fresh snapshot (:class:`SpanRecord`), never the
+live object, so exporters running on other threads see a consistent record.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from contextvars import Token
+from datetime import datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from ..storage.records import SpanRecord, utc_now
+from .context import current_span_var
+from .events import TracingEventType
+from .ids import new_span_id
+from .span_types import SpanType
+
+if TYPE_CHECKING:
+    from .tracer import Tracer
+
+# Correlation fields a child inherits from its parent unless it sets its own.
+INHERITED_ATTRS: tuple[str, ...] = (
+    "user_id", "organization_id", "resource_id", "run_id", "session_id", "thread_id",
+    "request_id", "environment", "source", "service_name", "experiment_id",
+    "request_context", "scope",
+)
+# Fields `update()` merges into the current value instead of replacing it.
+MERGED_ATTRS: frozenset[str] = frozenset({"attributes", "metadata"})
+# Fields app code may set through start_span(**extra) / update(**fields).
+SETTABLE_ATTRS: frozenset[str] = frozenset({
+    "name", "input", "output", "attributes", "metadata", "tags", "links", "entity_type",
+    "entity_id", "entity_name", "entity_version_id", "user_id", "organization_id",
+    "resource_id", "run_id", "session_id", "thread_id", "request_id", "environment",
+    "source", "scope", "experiment_id", "request_context",
+})
+
+
+def error_info(exc: BaseException) -> dict[str, Any]:
+    """The span ``error`` payload: message, exception type name and formatted stack."""
+    stack = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return {"message": str(exc), "name": type(exc).__name__, "stack": stack}
+
+
+def _merge(current: Any, new: Any) -> Any:
+    if isinstance(current, dict) and isinstance(new, dict):
+        return {**current, **new}
+    return new
+
+
+class Span:
+    """Started when created; ends once (later ``end`` calls are no-ops), from any thread."""
+
+    __slots__ = ("_ended", "_lock", "_record", "_token", "_tracer")
+
+    def __init__(self, tracer: Tracer, record: SpanRecord) -> None:
+        self._tracer = tracer
+        self._record = record
+        self._lock = threading.Lock()
+        self._ended = False
+        self._token: Token[Span | None] | None = None
+        if record.is_event:
+            self._ended = True
+            tracer._emit(TracingEventType.SPAN_ENDED, record)
+        else:
+            tracer._emit(TracingEventType.SPAN_STARTED, self._snapshot())
+
+    # ------------------------------------------------------------------ read access
+    @property
+    def trace_id(self) -> str:
+        return self._record.trace_id
+
+    @property
+    def span_id(self) -> str:
+        return self._record.span_id
+
+    @property
+    def parent_span_id(self) -> str | None:
+        return self._record.parent_span_id
+
+    @property
+    def name(self) -> str:
+        return self._record.name
+
+    @property
+    def ended(self) -> bool:
+        return self._ended
+
+    @property
+    def record(self) -> SpanRecord:
+        """A snapshot of the span as it is now."""
+        return self._snapshot()
+
+    def _snapshot(self) -> SpanRecord:
+        return self._record.copy()
+
+    # ------------------------------------------------------------------ children
+    def child(
+        self,
+        name: str,
+        type: SpanType | str = SpanType.GENERIC,  # noqa: A002 - mirrors Mastra's option name
+        *,
+        input: Any = None,  # noqa: A002
+        attributes: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        tags: list[str] | None = None,
+        entity_type: str | None = None,
+        entity_id: str | None = None,
+        entity_name: str | None = None,
+        **extra: Any,
+    ) -> Span:
+        return self._tracer.start_span(
+            name, type=type, input=input, attributes=attributes, metadata=metadata,
+            tags=tags, entity_type=entity_type, entity_id=entity_id,
+            entity_name=entity_name, parent=self, **extra,
+        )
+
+    def event(
+        self,
+        name: str,
+        type: SpanType | str = SpanType.GENERIC,  # noqa: A002
+        *,
+        output: Any = None,
+        attributes: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **extra: Any,
+    ) -> Span:
+        """A point-in-time child (``isEvent``): it only ever emits ``span_ended``."""
+        return self._tracer.start_span(
+            name, type=type, attributes=attributes, metadata=metadata, parent=self,
+            _event_output=output, _is_event=True, **extra,
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+    def update(self, **fields: Any) -> None:
+        """Change fields of a running span and emit ``span_updated``."""
+        unknown = set(fields) - SETTABLE_ATTRS
+        if unknown:
+            raise TypeError(f"cannot update span field(s): {', '.join(sorted(unknown))}")
+        with self._lock:
+            if self._ended:
+                return
+            rec = self._record
+            for attr, value in fields.items():
+                if attr in MERGED_ATTRS:
+                    value = _merge(getattr(rec, attr), value)
+                setattr(rec, attr, value)
+            snapshot = self._snapshot()
+        self._tracer._emit(TracingEventType.SPAN_UPDATED, snapshot)
+
+    def end(
+        self,
+        output: Any = None,
+        attributes: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        with self._lock:
+            if self._ended:
+                return
+            self._ended = True
+            rec = self._record
+            if output is not None:
+                rec.output = output
+            if attributes:
+                rec.attributes = _merge(rec.attributes, attributes)
+            if metadata:
+                rec.metadata = _merge(rec.metadata, metadata)
+            rec.ended_at = utc_now()
+            snapshot = self._snapshot()
+        self._tracer._emit(TracingEventType.SPAN_ENDED, snapshot)
+
+    def error(self, exc: BaseException, end: bool = True) -> None:
+        """Record ``exc`` as the span's error; end the span unless ``end=False``."""
+        info = error_info(exc)
+        if end:
+            with self._lock:
+                if self._ended:
+                    return
+                self._record.error = info
+            self.end()
+        else:
+            self.update_error(info)
+
+    def update_error(self, info: dict[str, Any]) -> None:
+        with self._lock:
+            if self._ended:
+                return
+            self._record.error = info
+            snapshot = self._snapshot()
+        self._tracer._emit(TracingEventType.SPAN_UPDATED, snapshot)
+
+    # ------------------------------------------------------------------ signals
+    def log(self, level: str, message: str, data: Any = None) -> None:
+        self._tracer.log(level, message, data=data, span=self)
+
+    def metric(self, name: str, value: float, labels: dict[str, str] | None = None) -> None:
+        self._tracer.metric(name, value, labels=labels, span=self)
+
+    def score(self, scorer_id: str, score: float, reason: str | None = None,
+              metadata: Any = None) -> None:
+        self._tracer.score(self.trace_id, scorer_id, score, reason=reason,
+                           metadata=metadata, span=self)
+
+    def feedback(self, feedback_type: str, value: Any, source: str | None = None,
+                 comment: str | None = None, metadata: Any = None) -> None:
+        self._tracer.feedback(self.trace_id, feedback_type, value, source=source,
+                              comment=comment, metadata=metadata, span=self)
+
+    # ------------------------------------------------------------------ context manager
+    def __enter__(self) -> Span:
+        self._token = current_span_var.set(self)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._token is not None:
+            try:
+                current_span_var.reset(self._token)
+            except ValueError:  # exited in another context (e.g. a different task)
+                current_span_var.set(None)
+            self._token = None
+        if exc is not None:
+            self.error(exc)
+        else:
+            self.end()
+
+    def __repr__(self) -> str:
+        return f"<Span {self.name!r} trace={self.trace_id} span={self.span_id}>"
+
+
+def child_record(
+    parent: SpanRecord | None,
+    *,
+    trace_id: str,
+    name: str,
+    span_type: str,
+    started_at: datetime,
+    is_event: bool,
+) -> SpanRecord:
+    """A new record with what it inherits from its parent (ids, correlation, entities)."""
+    rec = SpanRecord(
+        trace_id=trace_id, span_id=new_span_id(), name=name, span_type=span_type,
+        started_at=started_at, is_event=is_event,
+    )
+    if parent is not None:
+        rec.parent_span_id = parent.span_id
+        for attr in INHERITED_ATTRS:
+            setattr(rec, attr, getattr(parent, attr))
+        rec.parent_entity_type = parent.entity_type
+        rec.parent_entity_id = parent.entity_id
+        rec.parent_entity_name = parent.entity_name
+        rec.parent_entity_version_id = parent.entity_version_id
+        rec.root_entity_type = parent.root_entity_type
+        rec.root_entity_id = parent.root_entity_id
+        rec.root_entity_name = parent.root_entity_name
+        rec.root_entity_version_id = parent.root_entity_version_id
+    return rec
+
+
+__all__ = ["Span", "SpanType", "child_record", "error_info"]

@@ -1,0 +1,193 @@
+"""The Tracer: creates spans and fans their events out through processors to exporters."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..storage.records import SpanRecord, utc_now
+from .context import current_span_var
+from .events import (
+    ExportedEvent,
+    FeedbackEvent,
+    LogEvent,
+    MetricEvent,
+    ScoreEvent,
+    TracingEvent,
+    TracingEventType,
+)
+from .ids import new_trace_id
+from .span import SETTABLE_ATTRS, Span, child_record
+from .span_types import ENTITY_SPAN_TYPES, SpanType
+
+if TYPE_CHECKING:
+    from ..exporters.base import Exporter
+    from ..processors.base import SpanOutputProcessor
+
+logger = logging.getLogger("mastra_storage.tracing")
+
+_SIGNAL_CONTEXT_ATTRS = (
+    "user_id", "organization_id", "resource_id", "run_id", "session_id", "thread_id",
+    "request_id", "environment", "service_name",
+)
+
+
+class Tracer:
+    """One configured instance: a service name, processors and exporters.
+
+    Failures of processors and exporters are contained here: they are logged (once per
+    component and kind of failure, then counted quietly) and never reach app code.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        service_name: str,
+        exporters: Sequence[Exporter],
+        processors: Sequence[SpanOutputProcessor] = (),
+        environment: str | None = None,
+    ) -> None:
+        self.name = name
+        self.service_name = service_name
+        self.environment = environment
+        self.exporters = list(exporters)
+        self.processors = list(processors)
+        self.failures: Counter[str] = Counter()
+        self._failure_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ spans
+    def start_span(
+        self,
+        name: str,
+        type: SpanType | str = SpanType.GENERIC,  # noqa: A002 - mirrors Mastra's option name
+        *,
+        input: Any = None,  # noqa: A002
+        attributes: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        tags: list[str] | None = None,
+        entity_type: str | None = None,
+        entity_id: str | None = None,
+        entity_name: str | None = None,
+        parent: Span | None = None,
+        new_trace: bool = False,
+        _is_event: bool = False,
+        _event_output: Any = None,
+        **extra: Any,
+    ) -> Span:
+        """Start a span; its parent is ``parent``, else the current span, unless ``new_trace``.
+
+        ``extra`` accepts the other correlation fields of the record (``user_id``,
+        ``session_id``, ``thread_id``, ``run_id``, ``request_id``, ``resource_id``,
+        ``organization_id``, ``environment``, ``source``, ``scope``, ``links``, ...).
+        """
+        unknown = set(extra) - SETTABLE_ATTRS
+        if unknown:
+            raise TypeError(f"unknown span field(s): {', '.join(sorted(unknown))}")
+        span_type = type.value if isinstance(type, SpanType) else str(type)
+        if parent is None and not new_trace:
+            parent = current_span_var.get()
+        parent_rec = parent._record if parent is not None else None
+        now = utc_now()
+        rec = child_record(
+            parent_rec,
+            trace_id=parent_rec.trace_id if parent_rec is not None else new_trace_id(),
+            name=name, span_type=span_type, started_at=now, is_event=_is_event,
+        )
+        if parent_rec is None:
+            rec.service_name = self.service_name
+            rec.environment = self.environment
+        rec.input = input
+        rec.attributes = attributes
+        rec.metadata = metadata
+        rec.tags = tags
+        if entity_type is None and isinstance(type, SpanType) and type in ENTITY_SPAN_TYPES:
+            entity_type = ENTITY_SPAN_TYPES[type]
+            entity_id = entity_id or name
+            entity_name = entity_name or name
+        rec.entity_type, rec.entity_id, rec.entity_name = entity_type, entity_id, entity_name
+        for attr, value in extra.items():
+            setattr(rec, attr, value)
+        if parent_rec is None and rec.entity_type is not None:
+            rec.root_entity_type, rec.root_entity_id = rec.entity_type, rec.entity_id
+            rec.root_entity_name = rec.entity_name
+            rec.root_entity_version_id = rec.entity_version_id
+        if _is_event:
+            rec.output = _event_output
+            rec.ended_at = now
+        return Span(self, rec)
+
+    # ------------------------------------------------------------------ other signals
+    def _context(self, span: Span | None) -> dict[str, Any]:
+        span = span if span is not None else current_span_var.get()
+        ctx: dict[str, Any] = {"service_name": self.service_name}
+        if self.environment:
+            ctx["environment"] = self.environment
+        if span is not None:
+            rec = span._record
+            for attr in _SIGNAL_CONTEXT_ATTRS:
+                value = getattr(rec, attr)
+                if value is not None:
+                    ctx[attr] = value
+            ctx["trace_id"], ctx["span_id"] = rec.trace_id, rec.span_id
+        return ctx
+
+    def log(self, level: str, message: str, data: Any = None, span: Span | None = None) -> None:
+        ctx = self._context(span)
+        self._dispatch(LogEvent(utc_now(), level, message, data, ctx.pop("trace_id", None),
+                                ctx.pop("span_id", None), ctx))
+
+    def metric(self, name: str, value: float, labels: dict[str, str] | None = None,
+               span: Span | None = None) -> None:
+        ctx = self._context(span)
+        self._dispatch(MetricEvent(utc_now(), name, float(value), dict(labels or {}),
+                                   ctx.pop("trace_id", None), ctx.pop("span_id", None), ctx))
+
+    def score(self, trace_id: str, scorer_id: str, score: float, reason: str | None = None,
+              metadata: Any = None, span: Span | None = None) -> None:
+        ctx = self._context(span)
+        ctx.pop("trace_id", None)
+        self._dispatch(ScoreEvent(utc_now(), trace_id, scorer_id, float(score), reason,
+                                  ctx.pop("span_id", None), metadata, ctx))
+
+    def feedback(self, trace_id: str, feedback_type: str, value: Any, source: str | None = None,
+                 comment: str | None = None, metadata: Any = None,
+                 span: Span | None = None) -> None:
+        ctx = self._context(span)
+        ctx.pop("trace_id", None)
+        self._dispatch(FeedbackEvent(utc_now(), trace_id, feedback_type, value, source, comment,
+                                     ctx.pop("span_id", None), metadata, ctx))
+
+    # ------------------------------------------------------------------ fan-out
+    def _emit(self, type_: TracingEventType, record: SpanRecord) -> None:
+        for processor in self.processors:
+            try:
+                processed = processor.process(record)
+            except Exception:
+                self._failed(f"processor:{getattr(processor, 'name', type(processor).__name__)}")
+                continue  # the event goes on unprocessed by this one processor
+            if processed is None:
+                self.failures["filtered"] += 1
+                return
+            record = processed
+        self._dispatch(TracingEvent(type_, record))
+
+    def _dispatch(self, event: ExportedEvent) -> None:
+        for exporter in self.exporters:
+            try:
+                exporter.export(event)
+            except Exception:
+                self._failed(f"exporter:{getattr(exporter, 'name', type(exporter).__name__)}")
+
+    def _failed(self, where: str) -> None:
+        with self._failure_lock:
+            self.failures[where] += 1
+            first = self.failures[where] == 1
+        if first:
+            logger.exception("%s raised; the event was contained (further failures are counted "
+                             "in tracer.failures)", where)
+
+    def current_span(self) -> Span | None:
+        return current_span_var.get()

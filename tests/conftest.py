@@ -1,0 +1,64 @@
+"""Fixtures shared by every test: real stores per backend, resolved by tests/backends."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.backends import Provider, Unavailable, required, selected, start
+
+_providers: dict[str, Provider | str] = {}
+
+
+def _provider(name: str, tmp_path_factory: pytest.TempPathFactory) -> Provider:
+    if name not in _providers:
+        try:
+            _providers[name] = start(name, tmp_path_factory.mktemp(f"backend-{name}"))
+        except Unavailable as exc:
+            _providers[name] = str(exc)
+    got = _providers[name]
+    if isinstance(got, str):
+        if name in required():
+            pytest.fail(f"backend {name} is required (MASTRA_TEST_REQUIRE) but unavailable: {got}",
+                        pytrace=False)
+        pytest.skip(f"backend {name} unavailable: {got}")
+    return got
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    for p in _providers.values():
+        if isinstance(p, Provider):
+            try:
+                p.stop()
+            except Exception as exc:  # noqa: BLE001
+                print(f"stopping {p.name} failed: {exc}")
+
+
+@pytest.fixture(params=selected())
+def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Provider:
+    """Every backend selected for this run (the shared suites are parametrized on it)."""
+    return _provider(request.param, tmp_path_factory)
+
+
+@pytest.fixture
+def store(backend: Provider) -> Iterator[Any]:
+    """A fresh, initialised, empty store of the parametrized backend."""
+    s = backend.make_store()
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+@pytest.fixture
+def sqlite_path(tmp_path: Path) -> Path:
+    return tmp_path / "mastra.db"
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return (f"mastra-storage backends: {','.join(selected())}; "
+            f"required: {os.environ.get('MASTRA_TEST_REQUIRE', '(none)')}")
