@@ -1,0 +1,9 @@
+"""`mastra-storage bench` (to be written)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's command(s) to the CLI."""

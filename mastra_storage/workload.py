@@ -1,0 +1,158 @@
+"""A simulated support-agent workload, emitted through the public tracing API.
+
+Shared by ``mastra-storage demo`` (to have something to look at) and ``mastra-storage
+bench`` (to measure with a realistic shape): per trace one agent run → model generations
+→ tool calls (one nested MCP call) → a workflow with steps, plus an event span, with
+payloads of a chosen size and a deterministic share of failures.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .tracing.span import Span
+from .tracing.span_types import SpanType
+from .tracing.tracer import Tracer
+
+TOOLS = ("search_orders", "refund_payment", "lookup_customer", "send_email", "check_inventory")
+QUESTIONS = (
+    "Where is my order #{n}?", "I was charged twice for order #{n}", "Cancel subscription {n}",
+    "Change the delivery address of #{n}", "Is item {n} back in stock?",
+)
+
+
+class ToolFailure(RuntimeError):
+    """The error the simulated tools raise."""
+
+
+@dataclass
+class WorkloadResult:
+    traces: int = 0
+    spans: int = 0
+    failed_traces: int = 0
+    failed_spans: int = 0
+
+
+def _text(rng: random.Random, size: int) -> str:
+    if size <= 0:
+        return ""
+    words = ("order", "refund", "customer", "shipping", "token", "invoice", "delay", "agent")
+    out: list[str] = []
+    length = 0
+    while length < size:
+        w = rng.choice(words)
+        out.append(w)
+        length += len(w) + 1
+    return " ".join(out)[:size]
+
+
+def run_workload(
+    tracer: Tracer,
+    traces: int = 20,
+    *,
+    spans_per_trace: int = 10,
+    payload_bytes: int = 256,
+    error_rate: float = 0.1,
+    seed: int = 7,
+    on_trace: Callable[[int], None] | None = None,
+) -> WorkloadResult:
+    """Emit ``traces`` agent runs of exactly ``spans_per_trace`` spans each (min 2)."""
+    if spans_per_trace < 2:
+        raise ValueError("spans_per_trace must be at least 2 (agent run + one model call)")
+    rng = random.Random(seed)
+    result = WorkloadResult()
+    for n in range(traces):
+        failed = _one_trace(tracer, rng, n, spans_per_trace, payload_bytes, error_rate, result)
+        result.traces += 1
+        result.failed_traces += failed
+        if on_trace is not None:
+            on_trace(n)
+    return result
+
+
+def _one_trace(tracer: Tracer, rng: random.Random, n: int, spans: int, payload: int,
+               error_rate: float, result: WorkloadResult) -> int:
+    question = rng.choice(QUESTIONS).format(n=1000 + n)
+    user = f"user-{rng.randrange(50)}"
+    remaining = spans - 1  # the agent run itself
+    fail_trace = rng.random() < error_rate
+    root = tracer.start_span(
+        "support-agent", type=SpanType.AGENT_RUN, new_trace=True,
+        input={"messages": [{"role": "user", "content": question}], "context": _text(rng, payload)},
+        attributes={"instructions": "Help the customer", "maxSteps": 5,
+                    "availableTools": list(TOOLS)},
+        metadata={"tier": rng.choice(("free", "pro", "enterprise")), "channel": "chat"},
+        tags=["support", rng.choice(("eu", "us"))],
+        user_id=user, session_id=f"session-{n // 3}", thread_id=f"thread-{n}",
+        resource_id=user, run_id=f"run-{n}", environment="demo",
+    )
+    result.spans += 1
+    with root:
+        step = 0
+        while remaining > 0:
+            remaining -= _model_turn(root, rng, step, payload, remaining, result)
+            step += 1
+            if remaining > 0 and step % 3 == 0:
+                remaining -= _workflow(root, rng, payload, remaining, result)
+        if fail_trace:
+            err = ToolFailure(f"escalation failed for {question!r}")
+            root.error(err)
+            result.failed_spans += 1
+            return 1
+        root.end(output={"text": _text(rng, payload), "resolved": True})
+    return 0
+
+
+def _model_turn(root: Span, rng: random.Random, step: int, payload: int, budget: int,
+                result: WorkloadResult) -> int:
+    used = 1
+    with root.child("gpt-4o", type=SpanType.MODEL_GENERATION,
+                    input={"prompt": _text(rng, payload)},
+                    attributes={"model": "gpt-4o", "provider": "openai", "streaming": False,
+                                "parameters": {"temperature": 0.2}}) as gen:
+        result.spans += 1
+        tokens_in, tokens_out = rng.randrange(200, 2000), rng.randrange(20, 400)
+        if budget - used >= 1:
+            tool = rng.choice(TOOLS)
+            with gen.child(tool, type=SpanType.TOOL_CALL, input={"query": _text(rng, payload // 4)},
+                           attributes={"toolType": "function"}) as call:
+                result.spans += 1
+                used += 1
+                if budget - used >= 1 and tool == "lookup_customer":
+                    with call.child("crm.lookup", type=SpanType.MCP_TOOL_CALL,
+                                    attributes={"mcpServer": "crm"}) as mcp:
+                        result.spans += 1
+                        used += 1
+                        mcp.end(output={"customer": {"id": rng.randrange(10**6)}})
+                if rng.random() < 0.05:
+                    call.error(ToolFailure(f"{tool} timed out"))
+                    result.failed_spans += 1
+                else:
+                    call.end(output={"result": _text(rng, payload)})
+        gen.update(attributes={"usage": {"inputTokens": tokens_in, "outputTokens": tokens_out}})
+        gen.end(output={"text": _text(rng, payload)}, attributes={"finishReason": "stop"})
+    return used
+
+
+def _workflow(root: Span, rng: random.Random, payload: int, budget: int,
+              result: WorkloadResult) -> int:
+    used = 1
+    with root.child("escalation-workflow", type=SpanType.WORKFLOW_RUN,
+                    input={"reason": _text(rng, payload // 2)}) as wf:
+        result.spans += 1
+        for name in ("classify", "notify"):
+            if budget - used < 1:
+                break
+            with wf.child(name, type=SpanType.WORKFLOW_STEP,
+                          input={"step": name}) as step:
+                result.spans += 1
+                used += 1
+                step.end(output={"ok": True})
+        if budget - used >= 1:
+            wf.event("sla-checked", output={"withinSla": rng.random() < 0.9})
+            result.spans += 1
+            used += 1
+        wf.end(output={"status": "done"})
+    return used
