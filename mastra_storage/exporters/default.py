@@ -1,7 +1,7 @@
 """DefaultExporter: span lifecycle events → a bounded buffer → one worker → the store.
 
-The app's thread only appends to a deque (no lock, no I/O); one background thread turns
-batches of events into ``batch_create_spans`` / ``batch_update_spans`` calls according to
+The app's thread only files the event's snapshot under its span's key (a short lock, no
+I/O); one background thread swaps the pending spans out and turns them into ``batch_create_spans`` / ``batch_update_spans`` calls according to
 the resolved strategy (design §4). Storage failures are retried with exponential backoff
 and then dropped, and every dropped event is counted with its reason.
 """
@@ -14,10 +14,9 @@ import os
 import threading
 import time
 import weakref
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..storage.base import OBSERVABILITY_DOMAIN
 from ..storage.capabilities import TracingStrategy, resolve_strategy
@@ -36,13 +35,16 @@ _ENDED = TracingEventType.SPAN_ENDED
 Key = tuple[str, str]
 
 
-class _FlushMarker:
-    """Placed in the buffer by ``flush()``; set once everything before it is handled."""
+class _Entry:
+    """One pending span: its newest snapshot and what its events asked for."""
 
-    __slots__ = ("done",)
+    __slots__ = ("created", "ended", "events", "span")
 
-    def __init__(self) -> None:
-        self.done = threading.Event()
+    def __init__(self, span: SpanRecord, created: bool, ended: bool) -> None:
+        self.span = span
+        self.created = created  # a span_started (or an event span) is among its events
+        self.ended = ended
+        self.events = 1
 
 
 @dataclass
@@ -150,30 +152,49 @@ class DefaultExporter:
                                    "Observability or call bind(store)")
             self.drops.add(DropReason.UNSUPPORTED_STORAGE)
             return
-        if strategy is TracingStrategy.INSERT_ONLY and event.type is not _ENDED:
+        kind = event.type
+        if strategy is TracingStrategy.INSERT_ONLY and kind is not _ENDED:
             return
-        buf = self._buffer
-        if len(buf) >= self.max_buffer_size:
+        span = event.span
+        key = (span.trace_id, span.span_id)
+        with self._lock:
+            pending = self._pending
+            entry = pending.get(key)
+            if entry is None:
+                if len(pending) + self._inflight >= self.max_buffer_size:
+                    full = True
+                else:
+                    full = False
+                    pending[key] = _Entry(span, kind is _STARTED or span.is_event,
+                                          kind is _ENDED)
+                    n = len(pending)
+            else:
+                full = False
+                entry.span = span  # the newest snapshot supersedes the older ones
+                entry.events += 1
+                if kind is _ENDED:
+                    entry.ended = True
+                n = 0
+        if full:
             self.drops.add(DropReason.BUFFER_FULL)
             return
-        buf.append(event)
         if self._thread is None:
             self._start_worker()
-        n = len(buf)
         if n == 1 or n >= self._wake_at or strategy is TracingStrategy.REALTIME:
             self._wakeup.set()
 
     # ------------------------------------------------------------------ control
     def flush(self, timeout: float | None = None) -> bool:
         """Block until everything exported so far is persisted or dropped."""
-        if self._thread is None or not self._thread.is_alive():
-            return not self._buffer
-        marker = _FlushMarker()
-        with self._start_lock:
-            self._flush_pending += 1
-        self._buffer.append(marker)
+        thread = self._thread
+        if thread is None or not thread.is_alive():
+            return not self._pending
+        with self._done:
+            target = self._generation
+            self._flush_requested = True
         self._wakeup.set()
-        return marker.done.wait(timeout)
+        with self._done:
+            return self._done.wait_for(lambda: self._finished >= target, timeout)
 
     def shutdown(self, timeout: float | None = None) -> None:
         """Flush, stop the worker; later events are dropped as ``after-shutdown``."""
@@ -186,24 +207,32 @@ class DefaultExporter:
         if thread is not None:
             thread.join(timeout)
             if thread.is_alive():
-                logger.warning("%s: shutdown timed out with %d event(s) still buffered",
-                               self.name, sum(isinstance(e, TracingEvent) for e in self._buffer))
+                logger.warning("%s: shutdown timed out with %d span(s) still buffered",
+                               self.name, len(self._pending) + self._inflight)
         self.drops.report_pending()
         self.stats.drops = self.drops.snapshot()
 
     @property
     def buffered(self) -> int:
-        return len(self._buffer)
+        """Spans waiting to be written (pending plus the batch being written)."""
+        return len(self._pending) + self._inflight
 
     # ------------------------------------------------------------------ worker
     def _init_runtime(self) -> None:
-        self._buffer: deque[TracingEvent | _FlushMarker] = deque()
+        # Pending spans keyed by (traceId, spanId): a span's start, updates and end
+        # coalesce into one entry, so the bound counts spans, which is what memory holds.
+        self._pending: dict[Key, _Entry] = {}
+        self._inflight = 0
+        self._lock = threading.Lock()
         self._wakeup = threading.Event()
+        self._done = threading.Condition()
+        self._generation = 0  # the batch now accumulating
+        self._finished = -1  # the last batch written (or dropped)
+        self._flush_requested = False
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._closed = False
         self._stopping = False
-        self._flush_pending = 0
 
     def _start_worker(self) -> None:
         with self._start_lock:
@@ -213,74 +242,69 @@ class DefaultExporter:
                 self._thread.start()
 
     def _run(self) -> None:
-        buf = self._buffer
         while True:
             self._wakeup.wait()
             self._wakeup.clear()
-            if not buf:
-                if self._stopping:
-                    break
+            if not self._pending and not self._flush_requested and not self._stopping:
                 continue
             self._wait_for_batch()
-            batch, markers = self._drain()
+            with self._done:
+                flushing = self._flush_requested or self._stopping
+                self._flush_requested = False
+            with self._lock:
+                batch, self._pending = self._pending, {}
+                self._inflight = len(batch)
+                generation = self._generation
+                self._generation += 1
             if batch:
                 self._write(batch)
-            if markers or (self._stopping and not buf):
+            if flushing:
                 self._write_held()
-            for marker in markers:
-                with self._start_lock:
-                    self._flush_pending -= 1
-                marker.done.set()
-            if buf:
-                self._wakeup.set()  # more waiting: go round without sleeping
-            elif self._stopping:
+            with self._done:
+                self._finished = generation
+                self._done.notify_all()
+            if self._stopping and not self._pending:
                 break
+            if self._pending:
+                self._wakeup.set()  # more arrived while writing: go round at once
 
     def _wait_for_batch(self) -> None:
         """Let a batch fill until it is big enough, old enough, or someone is waiting."""
         if self.strategy is TracingStrategy.REALTIME:
             return
         deadline = time.monotonic() + self.max_batch_wait
-        buf = self._buffer
-        while len(buf) < self._wake_at and not self._stopping and not self._flush_pending:
+        while (len(self._pending) < self._wake_at and not self._stopping
+               and not self._flush_requested):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
             self._wakeup.wait(remaining)
             self._wakeup.clear()
 
-    def _drain(self) -> tuple[list[TracingEvent], list[_FlushMarker]]:
-        buf = self._buffer
-        batch: list[TracingEvent] = []
-        markers: list[_FlushMarker] = []
-        limit = 1 if self.strategy is TracingStrategy.REALTIME else self.max_batch_size
-        while buf and len(batch) < limit:
-            item = buf.popleft()
-            if type(item) is _FlushMarker:
-                markers.append(item)
-                break
-            batch.append(item)  # type: ignore[arg-type]
-        # Markers right behind a full batch are satisfied by this write too.
-        while buf and type(buf[0]) is _FlushMarker:
-            markers.append(buf.popleft())  # type: ignore[arg-type]
-        return batch, markers
+    def _write(self, batch: dict[Key, _Entry]) -> None:
+        items = list(batch.items())
+        size = self.max_batch_size
+        for i in range(0, len(items), size):
+            chunk = items[i:i + size]
+            self._commit(self._plan(chunk))
+            with self._lock:
+                self._inflight -= len(chunk)
 
-    def _plan(self, batch: Iterable[TracingEvent]) -> _Plan:
-        """Coalesce a batch into at most one write per span (design §4)."""
+    def _plan(self, entries: Iterable[tuple[Key, _Entry]]) -> _Plan:
+        """Decide create (upsert) or update per span (design §4)."""
         plan = _Plan()
         creates, updates, created, held = plan.creates, plan.updates, self._created, self._held
-        for event in batch:
-            plan.events += 1
-            span = event.span
-            key = (span.trace_id, span.span_id)
-            kind = event.type
-            if kind is _ENDED:
+        for key, entry in entries:
+            plan.events += entry.events
+            span = entry.span
+            if entry.ended:
                 plan.ended.add(key)
-            if span.is_event or kind is _STARTED or key in creates:
+            if entry.created:
+                held.pop(key, None)
                 creates[key] = span
             elif key in created:
                 updates[key] = span
-            elif kind is _ENDED:
+            elif entry.ended:
                 # Its start never reached storage (dropped, or written by another process):
                 # the end snapshot is complete, so write it whole, once.
                 held.pop(key, None)
@@ -288,12 +312,9 @@ class DefaultExporter:
             else:
                 if key not in held:
                     self.stats.held += 1
-                held[key] = span  # wait for its end (or flush) and write it then
+                held[key] = span  # wait for its end (or a flush) and write it then
+        self.stats.events += plan.events
         return plan
-
-    def _write(self, batch: list[TracingEvent]) -> None:
-        self.stats.events += len(batch)
-        self._commit(self._plan(batch))
 
     def _write_held(self) -> None:
         """Write spans whose updates were held because their row was never created."""

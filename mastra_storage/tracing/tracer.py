@@ -120,8 +120,10 @@ class Tracer:
         return Span(self, rec)
 
     # ------------------------------------------------------------------ other signals
-    def _context(self, span: Span | None) -> dict[str, Any]:
+    def _context(self, span: Span | None, trace_id: str | None = None) -> dict[str, Any]:
         span = span if span is not None else current_span_var.get()
+        if span is not None and trace_id is not None and span.trace_id != trace_id:
+            span = None  # a score/feedback for another trace: the current span is unrelated
         ctx: dict[str, Any] = {"service_name": self.service_name}
         if self.environment:
             ctx["environment"] = self.environment
@@ -147,7 +149,7 @@ class Tracer:
 
     def score(self, trace_id: str, scorer_id: str, score: float, reason: str | None = None,
               metadata: Any = None, span: Span | None = None) -> None:
-        ctx = self._context(span)
+        ctx = self._context(span, trace_id)
         ctx.pop("trace_id", None)
         self._dispatch(ScoreEvent(utc_now(), trace_id, scorer_id, float(score), reason,
                                   ctx.pop("span_id", None), metadata, ctx))
@@ -155,7 +157,7 @@ class Tracer:
     def feedback(self, trace_id: str, feedback_type: str, value: Any, source: str | None = None,
                  comment: str | None = None, metadata: Any = None,
                  span: Span | None = None) -> None:
-        ctx = self._context(span)
+        ctx = self._context(span, trace_id)
         ctx.pop("trace_id", None)
         self._dispatch(FeedbackEvent(utc_now(), trace_id, feedback_type, value, source, comment,
                                      ctx.pop("span_id", None), metadata, ctx))

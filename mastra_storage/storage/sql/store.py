@@ -98,9 +98,8 @@ class SQLStore(BaseStore):
                                 if c.name != "createdAtZ"]
 
     def _select_col(self, name: str) -> sa.ColumnElement[Any]:
-        col = self.table.c[name]
         spec = next(c for c in COLUMNS if c.name == name)
-        return self.dialect.read_json(col) if spec.kind == "json" else col
+        return self.dialect.read_column(self.table, spec)
 
     # ------------------------------------------------------------------ writes
     def _encode_rows(self, records: Sequence[SpanRecord], now: datetime) -> list[dict[str, Any]]:

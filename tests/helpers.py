@@ -1,0 +1,120 @@
+"""Test doubles that wrap REAL stores (fault injection), and an event recorder."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from mastra_storage.storage.base import ObservabilityStore
+from mastra_storage.storage.records import SpanRecord
+from mastra_storage.tracing.events import TracingEvent, TracingEventType
+
+
+class StoreDown(ConnectionError):
+    pass
+
+
+class FaultyStore:
+    """Delegates to a real store; fails writes on demand and records every write call.
+
+    ``fail_next(n)`` makes the next n write calls raise; ``fail_forever()`` all of them;
+    ``block()`` makes writes wait until ``release()`` (``entered`` is set when a write
+    is waiting), so tests can hold the worker inside a write without sleeping.
+    """
+
+    def __init__(self, inner: ObservabilityStore) -> None:
+        self.inner = inner
+        self.provider = inner.provider
+        self.calls: list[tuple[str, list[SpanRecord]]] = []
+        self.failures = 0
+        self._fail_remaining = 0
+        self._forever = False
+        self._gate = threading.Event()
+        self._gate.set()
+        self.entered = threading.Event()
+        self._lock = threading.Lock()
+
+    # fault controls
+    def fail_next(self, n: int) -> None:
+        self._fail_remaining = n
+
+    def fail_forever(self, on: bool = True) -> None:
+        self._forever = on
+
+    def block(self) -> None:
+        self.entered.clear()
+        self._gate.clear()
+
+    def release(self) -> None:
+        self._gate.set()
+
+    def _maybe_fail(self, kind: str, records: Sequence[SpanRecord]) -> None:
+        self.entered.set()
+        self._gate.wait()
+        with self._lock:
+            if self._forever or self._fail_remaining > 0:
+                if self._fail_remaining > 0:
+                    self._fail_remaining -= 1
+                self.failures += 1
+                raise StoreDown(f"injected failure #{self.failures}")
+            self.calls.append((kind, list(records)))
+
+    # store protocol
+    @property
+    def observability_strategy(self) -> Any:
+        return self.inner.observability_strategy
+
+    def get_store(self, domain: str) -> Any:
+        return self
+
+    def init(self) -> None:
+        self.inner.init()
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def batch_create_spans(self, records: Sequence[SpanRecord]) -> None:
+        self._maybe_fail("create", records)
+        self.inner.batch_create_spans(records)
+
+    def batch_update_spans(self, records: Sequence[SpanRecord]) -> None:
+        self._maybe_fail("update", records)
+        self.inner.batch_update_spans(records)
+
+    def batch_delete_traces(self, trace_ids: Sequence[str]) -> int:
+        return self.inner.batch_delete_traces(trace_ids)
+
+    def delete_traces_older_than(self, before: datetime) -> int:
+        return self.inner.delete_traces_older_than(before)
+
+    def __getattr__(self, name: str) -> Any:  # reads go straight through
+        return getattr(self.inner, name)
+
+
+class RecordingExporter:
+    """Keeps every event it is given (in order); the reference for 'what was emitted'."""
+
+    name = "recording"
+
+    def __init__(self) -> None:
+        self.events: list[Any] = []
+        self._lock = threading.Lock()
+
+    def bind(self, storage: Any) -> None:
+        pass
+
+    def export(self, event: Any) -> None:
+        with self._lock:
+            self.events.append(event)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        return True
+
+    def shutdown(self, timeout: float | None = None) -> None:
+        pass
+
+    def ended(self) -> dict[tuple[str, str], SpanRecord]:
+        return {e.span.key: e.span for e in self.events
+                if isinstance(e, TracingEvent) and e.type is TracingEventType.SPAN_ENDED}
