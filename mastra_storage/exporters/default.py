@@ -180,7 +180,9 @@ class DefaultExporter:
             return
         if self._thread is None:
             self._start_worker()
-        if n == 1 or n >= self._wake_at or strategy is TracingStrategy.REALTIME:
+        # Wake the worker only if it sleeps with nothing to do, or the batch is full:
+        # while it counts down a batch's wait it needs no nudge (Event.set is not free).
+        if (n == 1 and self._idle) or n >= self._wake_at or strategy is TracingStrategy.REALTIME:
             self._wakeup.set()
 
     # ------------------------------------------------------------------ control
@@ -229,6 +231,7 @@ class DefaultExporter:
         self._generation = 0  # the batch now accumulating
         self._finished = -1  # the last batch written (or dropped)
         self._flush_requested = False
+        self._idle = True
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._closed = False
@@ -243,7 +246,10 @@ class DefaultExporter:
 
     def _run(self) -> None:
         while True:
-            self._wakeup.wait()
+            self._idle = True
+            if not self._pending and not self._flush_requested and not self._stopping:
+                self._wakeup.wait()
+            self._idle = False
             self._wakeup.clear()
             if not self._pending and not self._flush_requested and not self._stopping:
                 continue

@@ -25,10 +25,18 @@ class TracingEventType(str, Enum):
         return self.value
 
 
-@dataclass(slots=True, frozen=True)
 class TracingEvent:
-    type: TracingEventType
-    span: SpanRecord
+    """A span lifecycle event. A plain slotted class: one is built per event on the hot
+    path, and a frozen dataclass costs several times more to construct."""
+
+    __slots__ = ("span", "type")
+
+    def __init__(self, type: TracingEventType, span: SpanRecord) -> None:  # noqa: A002
+        self.type = type
+        self.span = span
+
+    def __repr__(self) -> str:
+        return f"TracingEvent({self.type.value}, {self.span.name!r}, {self.span.span_id})"
 
 
 @dataclass(slots=True, frozen=True)

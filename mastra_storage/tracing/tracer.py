@@ -83,9 +83,10 @@ class Tracer:
         ``session_id``, ``thread_id``, ``run_id``, ``request_id``, ``resource_id``,
         ``organization_id``, ``environment``, ``source``, ``scope``, ``links``, ...).
         """
-        unknown = set(extra) - SETTABLE_ATTRS
-        if unknown:
-            raise TypeError(f"unknown span field(s): {', '.join(sorted(unknown))}")
+        if extra:
+            unknown = set(extra) - SETTABLE_ATTRS
+            if unknown:
+                raise TypeError(f"unknown span field(s): {', '.join(sorted(unknown))}")
         span_type = type.value if isinstance(type, SpanType) else str(type)
         if parent is None and not new_trace:
             parent = current_span_var.get()
