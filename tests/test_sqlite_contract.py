@@ -21,7 +21,8 @@ from mastra_storage.workload import run_workload
 from .helpers import RecordingExporter
 from .test_exporter_strategies import assert_rows_match
 
-CONTRACT = Path(__file__).resolve().parents[2] / "shared" / "contract" / "sqlite.mastra_ai_spans.sql"
+CONTRACT = (Path(__file__).resolve().parents[2] / "shared" / "contract"
+            / "sqlite.mastra_ai_spans.sql")
 ISO_MS_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
@@ -109,7 +110,7 @@ def test_old_sqlite_gives_a_clear_error_on_jsonb(tmp_path):
     _mastra_db(path)
     engine = sa.create_engine(f"sqlite:///{path}", module=sqlite3)
     store = SQLiteStore(path, engine=engine, auto_migrate=False)
-    with pytest.raises(JsonbUnsupportedError, match="3.45"):
+    with pytest.raises(JsonbUnsupportedError, match=r"3\.45"):
         store.get_span("a" * 32, "b" * 16)
 
 

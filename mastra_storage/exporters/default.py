@@ -1,7 +1,7 @@
 """DefaultExporter: span lifecycle events → a bounded buffer → one worker → the store.
 
-The app's thread only files the event's snapshot under its span's key (a short lock, no
-I/O); one background thread swaps the pending spans out and turns them into ``batch_create_spans`` / ``batch_update_spans`` calls according to
+The app's thread only files the event's snapshot under its span's key (a short lock,
+no I/O); one background thread swaps the pending spans out and turns them into ``batch_create_spans`` / ``batch_update_spans`` calls according to
 the resolved strategy (design §4). Storage failures are retried with exponential backoff
 and then dropped, and every dropped event is counted with its reason.
 """
@@ -117,6 +117,7 @@ class DefaultExporter:
         self._created_limit = max(100_000, 10 * max_buffer_size)
         self._held: dict[Key, SpanRecord] = {}
         self._bound = False
+        self._closed = False
         self._init_runtime()
         _register_fork_and_exit(self)
 

@@ -11,8 +11,6 @@ from .base import OBSERVABILITY_DOMAIN, ObservabilityStore
 from .capabilities import StrategyCapability
 from .records import SpanRecord, Trace, TracesFilter, TracesOrderBy, TracesPage
 
-_UNSET = object()
-
 
 class CompositeStore:
     """``default`` serves every domain except those named in ``domains``.
@@ -29,10 +27,10 @@ class CompositeStore:
         self.domains = dict(domains or {})
 
     def get_store(self, domain: str) -> ObservabilityStore | None:
-        store = self.domains.get(domain, _UNSET)
-        if store is _UNSET:
+        if domain not in self.domains:
             return self.default.get_store(domain)
-        return store.get_store(domain) if store is not None else None  # type: ignore[union-attr]
+        store = self.domains[domain]
+        return store.get_store(domain) if store is not None else None
 
     def _obs(self) -> ObservabilityStore:
         store = self.get_store(OBSERVABILITY_DOMAIN)

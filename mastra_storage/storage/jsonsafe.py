@@ -58,7 +58,7 @@ def _default(value: Any) -> Any:
         if callable(fn):
             try:
                 result = fn()
-            except Exception:  # noqa: BLE001 - a broken to_dict falls back to repr
+            except Exception:
                 break
             if isinstance(result, Mapping):
                 return dict(result)

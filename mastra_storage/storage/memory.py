@@ -43,9 +43,10 @@ def root_matches(root: SpanRecord, f: TracesFilter, child_error: bool) -> bool:
         return False
     if f.started_to is not None and root.started_at > truncate_ms(f.started_to):
         return False
-    if f.ended_from is not None and (root.ended_at is None or root.ended_at < truncate_ms(f.ended_from)):
+    ended = root.ended_at
+    if f.ended_from is not None and (ended is None or ended < truncate_ms(f.ended_from)):
         return False
-    if f.ended_to is not None and (root.ended_at is None or root.ended_at > truncate_ms(f.ended_to)):
+    if f.ended_to is not None and (ended is None or ended > truncate_ms(f.ended_to)):
         return False
     if f.status is not None and root.status != f.status:
         return False
@@ -156,7 +157,8 @@ class InMemoryStore(BaseStore):
     ) -> tuple[list[SpanRecord], int]:
         with self._lock:
             spans = list(self._spans.values())
-        child_error = {r.trace_id for r in spans if r.parent_span_id is not None and r.error is not None}
+        child_error = {r.trace_id for r in spans
+                       if r.parent_span_id is not None and r.error is not None}
         roots = [
             r for r in spans
             if r.parent_span_id is None and root_matches(r, filters, r.trace_id in child_error)

@@ -164,7 +164,7 @@ class SpanRecord:
 
     def copy(self, **changes: Any) -> SpanRecord:
         """A shallow copy; the tracer takes one per lifecycle event, so it must be cheap."""
-        clone = _clone(self)
+        clone: SpanRecord = _clone(self)
         for name, value in changes.items():
             if name not in _FIELD_SET:
                 raise TypeError(f"SpanRecord has no field {name!r}")
@@ -200,7 +200,7 @@ def _make_clone() -> Any:
     # copying 42 slots directly); this straight-line copier is generated once at import.
     body = "\n".join(f"    n.{a} = r.{a}" for a in RECORD_ATTRS)
     namespace: dict[str, Any] = {"new": object.__new__, "cls": SpanRecord}
-    exec(f"def _clone(r):\n    n = new(cls)\n{body}\n    return n", namespace)  # noqa: S102
+    exec(f"def _clone(r):\n    n = new(cls)\n{body}\n    return n", namespace)
     return namespace["_clone"]
 
 
@@ -348,7 +348,8 @@ class Pagination:
         if not isinstance(self.page, int) or self.page < 0:
             raise ValueError(f"page must be an integer >= 0, got {self.page!r}")
         if not isinstance(self.per_page, int) or not 1 <= self.per_page <= MAX_PER_PAGE:
-            raise ValueError(f"per_page must be between 1 and {MAX_PER_PAGE}, got {self.per_page!r}")
+            raise ValueError(
+                f"per_page must be between 1 and {MAX_PER_PAGE}, got {self.per_page!r}")
 
     @property
     def offset(self) -> int:

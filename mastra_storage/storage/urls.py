@@ -59,7 +59,8 @@ def _load(scheme: str) -> Any:
 
 
 def sqlite_path(url: str) -> str:
-    """``sqlite:///rel.db`` → ``rel.db``; ``sqlite:////abs.db`` → ``/abs.db``; ``file:x.db`` → ``x.db``."""
+    """``sqlite:///rel.db`` → ``rel.db``, ``sqlite:////abs.db`` → ``/abs.db``,
+    ``file:x.db`` → ``x.db``."""
     scheme, _, rest = url.partition(":")
     if scheme.lower() in ("file", "libsql"):
         rest = rest[2:] if rest.startswith("//") else rest

@@ -31,7 +31,7 @@ class TracingEvent:
 
     __slots__ = ("span", "type")
 
-    def __init__(self, type: TracingEventType, span: SpanRecord) -> None:  # noqa: A002
+    def __init__(self, type: TracingEventType, span: SpanRecord) -> None:
         self.type = type
         self.span = span
 

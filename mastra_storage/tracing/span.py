@@ -101,9 +101,9 @@ class Span:
     def child(
         self,
         name: str,
-        type: SpanType | str = SpanType.GENERIC,  # noqa: A002 - mirrors Mastra's option name
+        type: SpanType | str = SpanType.GENERIC,
         *,
-        input: Any = None,  # noqa: A002
+        input: Any = None,
         attributes: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
         tags: list[str] | None = None,
@@ -121,7 +121,7 @@ class Span:
     def event(
         self,
         name: str,
-        type: SpanType | str = SpanType.GENERIC,  # noqa: A002
+        type: SpanType | str = SpanType.GENERIC,
         *,
         output: Any = None,
         attributes: dict[str, Any] | None = None,

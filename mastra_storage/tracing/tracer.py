@@ -62,9 +62,9 @@ class Tracer:
     def start_span(
         self,
         name: str,
-        type: SpanType | str = SpanType.GENERIC,  # noqa: A002 - mirrors Mastra's option name
+        type: SpanType | str = SpanType.GENERIC,
         *,
-        input: Any = None,  # noqa: A002
+        input: Any = None,
         attributes: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
         tags: list[str] | None = None,

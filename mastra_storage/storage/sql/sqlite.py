@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.pool import StaticPool
 
-from ...errors import MissingDriverError, MastraStorageError
+from ...errors import MastraStorageError, MissingDriverError
 from .sqlite_dialect import SQLiteDialect
 from .store import SQLStore
 

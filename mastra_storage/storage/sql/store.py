@@ -158,7 +158,7 @@ class SQLStore(BaseStore):
         with self.engine.connect() as conn:
             rows = conn.execute(stmt).mappings().all()
         decode = self.dialect.decode
-        return [decode(row) for row in rows]
+        return [decode(dict(row)) for row in rows]
 
     def get_span(self, trace_id: str, span_id: str) -> SpanRecord | None:
         t = self.table
@@ -227,7 +227,9 @@ class SQLStore(BaseStore):
             # Running traces (no endedAt) first when newest-first, last otherwise; spelled
             # with CASE because not every dialect has NULLS FIRST.
             ordering.append(sa.case((col.is_(None), 0 if desc else 1), else_=1 if desc else 0))
-        for c in (col, t.c.startedAt, t.c.traceId) if col is not t.c.startedAt else (col, t.c.traceId):
+        keys = (col, t.c.traceId) if order_by.field == "startedAt" else (
+            col, t.c.startedAt, t.c.traceId)
+        for c in keys:
             ordering.append(c.desc() if desc else c.asc())
         page = (sa.select(*self._full_cols).where(*conds).order_by(*ordering)
                 .limit(pagination.per_page).offset(pagination.offset))
@@ -235,4 +237,4 @@ class SQLStore(BaseStore):
             total = int(conn.execute(count).scalar_one())
             rows = conn.execute(page).mappings().all() if total > pagination.offset else []
         decode = self.dialect.decode
-        return [decode(r) for r in rows], total
+        return [decode(dict(r)) for r in rows], total
