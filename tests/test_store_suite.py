@@ -332,3 +332,13 @@ def test_delete_traces_older_than(store):
     store.delete_traces_older_than(at(10))
     assert store.get_trace(old) is None
     assert store.get_trace(new) is not None
+
+
+def test_parent_precedes_children_started_in_the_same_millisecond(store):
+    t = tid()
+    root = span(t, "f" * 16, start=0)
+    child = span(t, "1" * 16, parent=root.span_id, start=0)
+    grandchild = span(t, "0" * 16, parent=child.span_id, start=0)
+    store.batch_create_spans([grandchild, child, root])
+    assert [s.span_id for s in store.get_trace(t).spans] == ["f" * 16, "1" * 16, "0" * 16]
+    assert [s.span_id for s in store.get_trace_light(t).spans] == ["f" * 16, "1" * 16, "0" * 16]

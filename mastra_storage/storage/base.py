@@ -66,6 +66,26 @@ class ObservabilityStore(Protocol):
     ) -> TracesPage: ...
 
 
+def order_spans(spans: list[SpanRecord]) -> list[SpanRecord]:
+    """Start time ascending; within one millisecond a parent comes before its children.
+
+    Timestamps only keep milliseconds, so a span and the child it starts at once often
+    share ``startedAt``; depth in the tree breaks that tie the way a reader expects.
+    """
+    parents = {s.span_id: s.parent_span_id for s in spans}
+
+    def depth(span: SpanRecord) -> int:
+        d, parent = 0, span.parent_span_id
+        seen: set[str] = set()
+        while parent is not None and parent in parents and parent not in seen:
+            seen.add(parent)
+            d += 1
+            parent = parents[parent]
+        return d
+
+    return sorted(spans, key=lambda s: (s.started_at, depth(s), s.span_id))
+
+
 class BaseStore(ABC):
     """Shared plumbing: capability lookup, domain routing, argument checks, context manager.
 
@@ -122,11 +142,11 @@ class BaseStore(ABC):
 
     def get_trace(self, trace_id: str) -> Trace | None:
         spans = self._get_trace_spans(trace_id, light=False)
-        return Trace(trace_id, spans) if spans else None
+        return Trace(trace_id, order_spans(spans)) if spans else None
 
     def get_trace_light(self, trace_id: str) -> Trace | None:
         spans = self._get_trace_spans(trace_id, light=True)
-        return Trace(trace_id, spans) if spans else None
+        return Trace(trace_id, order_spans(spans)) if spans else None
 
     @abstractmethod
     def _list_roots(
