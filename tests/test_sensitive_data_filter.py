@@ -190,8 +190,9 @@ def test_full_style_replaces_any_value_whole(value: Any) -> None:
 
 
 def test_custom_token() -> None:
-    out = redact_input({"password": "hunter2hunter2"}, redaction_token="***")
-    assert out == {"password": "***"}
+    assert SensitiveDataFilter(redaction_token="***").redaction_token == "***"
+    out = redact_input({"password": "hunter2hunter2", "key": 5}, redaction_token="***")
+    assert out == {"password": "***", "key": "***"}
 
 
 def test_partial_style_keeps_ends_of_long_strings() -> None:
@@ -263,6 +264,25 @@ def test_non_string_keys_are_compared_by_their_string_form() -> None:
     assert out == {key: R, 42: R, 7: "y"}
     # The key object itself is kept, not replaced by its string form.
     assert next(iter(out)) is key
+
+
+def test_non_string_key_equal_to_a_cached_string_is_still_judged_by_its_str() -> None:
+    class LooksLikePassword:
+        """Hashes and compares like "password" but its string form is harmless."""
+
+        def __hash__(self) -> int:
+            return hash("password")
+
+        def __eq__(self, other: object) -> bool:
+            return other == "password"
+
+        def __str__(self) -> str:
+            return "harmless"
+
+    f = SensitiveDataFilter()
+    assert f.process(make_span(input={"password": "p"})).input == {"password": R}
+    key = LooksLikePassword()
+    assert f.process(make_span(input={key: "v"})).input == {key: "v"}
 
 
 def test_key_order_is_preserved() -> None:
@@ -419,10 +439,15 @@ def test_failure_is_logged_without_the_payload(caplog: pytest.LogCaptureFixture)
 # --------------------------------------------------------------------- 8. copies
 
 def _all_containers(value: Any) -> list[Any]:
+    """Every dict, list and tuple reachable from ``value`` (cycle-safe, non-recursive)."""
     found: list[Any] = []
+    seen: set[int] = set()
     todo: list[Any] = [value]
     while todo:
         item = todo.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
         if isinstance(item, dict):
             found.append(item)
             todo.extend(item.values())

@@ -66,37 +66,27 @@ def normalize_key(key: str) -> str:
     return _NON_ALNUM.sub("", key.lower())
 
 
-class _Frame:
-    """One container being copied: where we are in the source and what was built so far.
+_CONTAINERS = (dict, list, tuple)
 
-    The walk keeps these on an explicit stack instead of recursing, so depth is bounded
-    by memory, not by the interpreter's recursion limit.
-    """
+# Marks a frame whose copy is appended to its parent (a list) rather than stored under a
+# key: ``None`` can't serve, it is a valid dict key.
+_APPEND = object()
 
-    __slots__ = ("is_dict", "is_tuple", "items", "out", "pending_key", "source_id")
+# One container being copied, kept on an explicit stack instead of the interpreter's so
+# that depth is bounded by memory, not by the recursion limit:
+# (is_dict, is_tuple, iterator over the source, copy built so far, id(source), slot)
+# where ``slot`` is the key under which the finished copy goes in the parent's copy, or
+# ``_APPEND``. Plain tuples rather than a class: the walk is on the application's hot path
+# and a class instance per container measurably slows it down.
+_Frame = tuple[bool, bool, Iterator[Any], Any, int, Any]
 
-    def __init__(self, source: dict[Any, Any] | list[Any] | tuple[Any, ...]) -> None:
-        self.source_id = id(source)
-        self.is_dict = isinstance(source, dict)
-        self.is_tuple = isinstance(source, tuple)
-        self.pending_key: Any = None
-        # Typed loosely: the walk dispatches on ``is_dict`` and isinstance checks in the
-        # inner loop would cost time on every container for no safety gain.
-        self.out: Any
-        self.items: Iterator[Any]
-        if isinstance(source, dict):
-            # ``.items()`` on purpose (not ``dict.items``): a subclass that overrides it
-            # decides what it exposes, and if it fails we want to know (fail closed).
-            self.items = iter(source.items())
-            self.out = {}
-        else:
-            self.items = iter(source)
-            self.out = []
 
-    def result(self) -> Any:
-        if self.is_tuple:
-            return tuple(self.out)
-        return self.out
+def _open(source: Any, slot: Any) -> _Frame:
+    if isinstance(source, dict):
+        # ``.items()`` on purpose (not ``dict.items``): a subclass that overrides it
+        # decides what it exposes, and if it fails we want to know (fail closed).
+        return (True, False, iter(source.items()), {}, id(source), slot)
+    return (False, isinstance(source, tuple), iter(source), [], id(source), slot)
 
 
 class SensitiveDataFilter:
@@ -205,57 +195,61 @@ class SensitiveDataFilter:
 
         Raises whatever the payload raises; ``process`` turns that into the error marker.
         """
-        if not isinstance(value, (dict, list, tuple)):
+        if not isinstance(value, _CONTAINERS):
             return value
+        verdicts = self._verdicts
         is_sensitive = self.is_sensitive
         mask = self.mask
-        root = _Frame(value)
-        stack = [root]
-        on_path = {root.source_id}
-        result: Any = None
-        while stack:
-            frame = stack[-1]
-            out = frame.out
+        stack = [_open(value, _APPEND)]
+        on_path = {id(value)}
+        while True:
+            is_dict, is_tuple, items, out, source_id, slot = stack[-1]
             child: Any = None
-            if frame.is_dict:
-                for key, item in frame.items:
-                    if is_sensitive(key):
+            child_slot: Any = _APPEND
+            if is_dict:
+                for key, item in items:
+                    # Inlined cache probe: calling ``is_sensitive`` per key was the
+                    # dominant cost. Only exact ``str`` keys may probe directly; any other
+                    # key is judged by ``str(key)``, which an object that merely compares
+                    # equal to a cached string need not share.
+                    hit = verdicts.get(key) if type(key) is str else None
+                    if hit is None:
+                        hit = is_sensitive(key)
+                    if hit:
                         out[key] = mask(item)
-                    elif isinstance(item, (dict, list, tuple)):
+                    elif isinstance(item, _CONTAINERS):
                         if id(item) in on_path:
                             out[key] = CIRCULAR
                         else:
-                            frame.pending_key = key
-                            child = item
+                            child, child_slot = item, key
                             break
                     else:
                         out[key] = item
             else:
-                for item in frame.items:
-                    if isinstance(item, (dict, list, tuple)):
+                append = out.append
+                for item in items:
+                    if isinstance(item, _CONTAINERS):
                         if id(item) in on_path:
-                            out.append(CIRCULAR)
+                            append(CIRCULAR)
                         else:
                             child = item
                             break
                     else:
-                        out.append(item)
+                        append(item)
             if child is not None:
-                # Descend; this frame's loop resumes from its iterator once the child is done.
-                sub = _Frame(child)
-                stack.append(sub)
-                on_path.add(sub.source_id)
+                # Descend; this frame's loop resumes from its iterator once the child is
+                # finished. Keys are written in source order because the parent adds
+                # nothing else until then.
+                stack.append(_open(child, child_slot))
+                on_path.add(id(child))
                 continue
             stack.pop()
-            on_path.discard(frame.source_id)
-            done = frame.result()
+            on_path.discard(source_id)
+            done = tuple(out) if is_tuple else out
             if not stack:
-                result = done
-                break
-            parent = stack[-1]
-            if parent.is_dict:
-                parent.out[parent.pending_key] = done
-                parent.pending_key = None
+                return done
+            parent_out = stack[-1][3]
+            if slot is _APPEND:
+                parent_out.append(done)
             else:
-                parent.out.append(done)
-        return result
+                parent_out[slot] = done
