@@ -117,4 +117,5 @@ class RecordingExporter:
 
     def ended(self) -> dict[tuple[str, str], SpanRecord]:
         return {e.span.key: e.span for e in self.events
-                if isinstance(e, TracingEvent) and e.type is TracingEventType.SPAN_ENDED}
+                if isinstance(e, TracingEvent) and e.type is TracingEventType.SPAN_ENDED
+                and not e.filtered}

@@ -212,6 +212,7 @@ def test_failing_processor_and_exporter_never_break_the_caller(rec):
     with tracer.start_span("s"):
         pass
     assert len(rec.events) == 2  # the healthy exporter still got everything
+    assert [e.span.name for e in rec.events] == ["s", "s"]  # processors run on first read
     assert tracer.failures["processor:broken"] == 2
     assert tracer.failures["exporter:broken-exporter"] == 2
 
@@ -228,8 +229,40 @@ def test_processor_returning_none_filters_the_event(rec):
 
     obs = Observability(configs={"default": ObservabilityConfig(
         service_name="svc", exporters=[rec], span_output_processors=[DropAll()])})
-    obs.get_default_instance().start_span("s").end()
-    assert rec.events == []
+    tracer = obs.get_default_instance()
+    tracer.start_span("s").end()
+    assert [e.filtered for e in rec.events] == [True, True]
+    assert rec.ended() == {}
+    assert tracer.failures["filtered"] == 2
+
+
+def test_processors_run_off_the_callers_thread_and_redact_what_is_stored(tmp_path):
+    import threading
+
+    from mastra_storage import DefaultExporter, SensitiveDataFilter
+    from mastra_storage.storage.sql.sqlite import SQLiteStore
+
+    seen_threads = set()
+
+    class Spy(SensitiveDataFilter):
+        def process(self, span):
+            seen_threads.add(threading.current_thread().name)
+            return super().process(span)
+
+    store = SQLiteStore(tmp_path / "r.db")
+    store.init()
+    obs = Observability(storage=store, configs={"default": ObservabilityConfig(
+        service_name="svc", exporters=[DefaultExporter()], span_output_processors=[Spy()])})
+    secret = {"apiKey": "sk-123", "nested": [{"password": "pw", "keep": 1}]}
+    with obs.get_default_instance().start_span("agent", input=secret) as s:
+        s.update(metadata={"token": "t", "promptTokens": 5})
+    obs.shutdown()
+    assert threading.current_thread().name not in seen_threads
+    row = store.get_span(s.trace_id, s.span_id)
+    assert row.input == {"apiKey": "[REDACTED]",
+                         "nested": [{"password": "[REDACTED]", "keep": 1}]}
+    assert row.metadata == {"token": "[REDACTED]", "promptTokens": 5}
+    assert secret["apiKey"] == "sk-123"  # the caller's object is untouched
 
 
 def test_instances_by_name():

@@ -36,12 +36,12 @@ Key = tuple[str, str]
 
 
 class _Entry:
-    """One pending span: its newest snapshot and what its events asked for."""
+    """One pending span: its newest event and what its events asked for."""
 
-    __slots__ = ("created", "ended", "events", "span")
+    __slots__ = ("created", "ended", "event", "events")
 
-    def __init__(self, span: SpanRecord, created: bool, ended: bool) -> None:
-        self.span = span
+    def __init__(self, event: TracingEvent, created: bool, ended: bool) -> None:
+        self.event = event
         self.created = created  # a span_started (or an event span) is among its events
         self.ended = ended
         self.events = 1
@@ -156,7 +156,7 @@ class DefaultExporter:
         kind = event.type
         if strategy is TracingStrategy.INSERT_ONLY and kind is not _ENDED:
             return
-        span = event.span
+        span = event.raw
         key = (span.trace_id, span.span_id)
         with self._lock:
             pending = self._pending
@@ -166,12 +166,12 @@ class DefaultExporter:
                     full = True
                 else:
                     full = False
-                    pending[key] = _Entry(span, kind is _STARTED or span.is_event,
+                    pending[key] = _Entry(event, kind is _STARTED or span.is_event,
                                           kind is _ENDED)
                     n = len(pending)
             else:
                 full = False
-                entry.span = span  # the newest snapshot supersedes the older ones
+                entry.event = event  # the newest snapshot supersedes the older ones
                 entry.events += 1
                 if kind is _ENDED:
                     entry.ended = True
@@ -303,7 +303,10 @@ class DefaultExporter:
         creates, updates, created, held = plan.creates, plan.updates, self._created, self._held
         for key, entry in entries:
             plan.events += entry.events
-            span = entry.span
+            event = entry.event
+            if event.filtered:  # a span output processor dropped it
+                continue
+            span = event.span  # processors run here, on the worker thread
             if entry.ended:
                 plan.ended.add(key)
             if entry.created:

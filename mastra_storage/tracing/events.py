@@ -8,6 +8,7 @@ handle a kind of event ignores it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -26,17 +27,49 @@ class TracingEventType(str, Enum):
 
 
 class TracingEvent:
-    """A span lifecycle event. A plain slotted class: one is built per event on the hot
-    path, and a frozen dataclass costs several times more to construct."""
+    """A span lifecycle event.
 
-    __slots__ = ("span", "type")
+    ``raw`` is the snapshot as the span produced it; ``span`` is that snapshot after the
+    config's span output processors. Processors run lazily, on the first read of
+    ``span`` — in practice on an exporter's worker thread — so a redaction pass costs
+    the app's thread nothing. Routing decisions (key, type, event flag) read ``raw``:
+    processors must not change a span's ids or type.
 
-    def __init__(self, type: TracingEventType, span: SpanRecord) -> None:
+    A plain slotted class: one is built per event on the hot path.
+    """
+
+    __slots__ = ("_pending", "_span", "raw", "type")
+
+    def __init__(self, type: TracingEventType, span: SpanRecord,  # noqa: A002
+                 processing: Callable[[SpanRecord], SpanRecord | None] | None = None) -> None:
         self.type = type
-        self.span = span
+        self.raw = span
+        self._span: SpanRecord | None = None if processing is not None else span
+        self._pending = processing
+
+    @property
+    def span(self) -> SpanRecord:
+        """The processed snapshot (computed once); the raw one if a processor filtered it."""
+        pending = self._pending
+        if pending is not None:
+            # Two exporter threads may race here: both compute the same pure result.
+            processed = pending(self.raw)
+            self._span = processed
+            self._pending = None
+        return self._span if self._span is not None else self.raw
+
+    @property
+    def filtered(self) -> bool:
+        """True when a processor dropped this event (exporters then skip it)."""
+        self.span  # noqa: B018 - runs the processors if they have not run yet
+        return self._span is None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.raw.trace_id, self.raw.span_id)
 
     def __repr__(self) -> str:
-        return f"TracingEvent({self.type.value}, {self.span.name!r}, {self.span.span_id})"
+        return f"TracingEvent({self.type.value}, {self.raw.name!r}, {self.raw.span_id})"
 
 
 @dataclass(slots=True, frozen=True)

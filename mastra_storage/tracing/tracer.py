@@ -165,6 +165,13 @@ class Tracer:
 
     # ------------------------------------------------------------------ fan-out
     def _emit(self, type_: TracingEventType, record: SpanRecord) -> None:
+        if self.processors:
+            self._dispatch(TracingEvent(type_, record, self._process))
+        else:
+            self._dispatch(TracingEvent(type_, record))
+
+    def _process(self, record: SpanRecord) -> SpanRecord | None:
+        """Run the span output processors (called lazily, see TracingEvent.span)."""
         for processor in self.processors:
             try:
                 processed = processor.process(record)
@@ -172,10 +179,11 @@ class Tracer:
                 self._failed(f"processor:{getattr(processor, 'name', type(processor).__name__)}")
                 continue  # the event goes on unprocessed by this one processor
             if processed is None:
-                self.failures["filtered"] += 1
-                return
+                with self._failure_lock:
+                    self.failures["filtered"] += 1
+                return None
             record = processed
-        self._dispatch(TracingEvent(type_, record))
+        return record
 
     def _dispatch(self, event: ExportedEvent) -> None:
         for exporter in self.exporters:
