@@ -1,8 +1,9 @@
 """DefaultExporter: span lifecycle events → a bounded buffer → one worker → the store.
 
-The app's thread only files the event's snapshot under its span's key (a short lock,
-no I/O); one background thread swaps the pending spans out and turns them into ``batch_create_spans`` / ``batch_update_spans`` calls according to
-the resolved strategy (design §4). Storage failures are retried with exponential backoff
+The app's thread only files the event under its span's key (a short lock, no I/O); one
+background thread swaps the pending spans out, runs the span output processors, and turns
+them into ``batch_create_spans`` / ``batch_update_spans`` calls according to the resolved
+strategy (design §4). Storage failures are retried with exponential backoff
 and then dropped, and every dropped event is counted with its reason.
 """
 

@@ -40,7 +40,7 @@ class TracingEvent:
 
     __slots__ = ("_pending", "_span", "raw", "type")
 
-    def __init__(self, type: TracingEventType, span: SpanRecord,  # noqa: A002
+    def __init__(self, type: TracingEventType, span: SpanRecord,
                  processing: Callable[[SpanRecord], SpanRecord | None] | None = None) -> None:
         self.type = type
         self.raw = span
