@@ -1,0 +1,713 @@
+"""CloudExporter: spans, logs, metrics, scores and feedback → a collector over HTTP(S).
+
+The Python counterpart of Mastra's ``CloudExporter`` (``@mastra/observability``). The app's
+thread only appends the event to the bounded buffer of its signal (no lock, no
+formatting, no I/O); one background worker formats batches and POSTs them with a pooled
+``httpx`` client:
+
+* ``span_ended`` → ``POST …/ai/spans/publish``    body ``{"spans": [...]}`` (Mastra's
+  span record, camelCase, ISO-8601 timestamps); ``model_chunk`` spans are skipped and
+  ``span_started`` / ``span_updated`` are ignored (the collector stores complete spans).
+  The config's span output processors (e.g. ``SensitiveDataFilter``) run on the worker
+  when the span is formatted; a span a processor filters out is not sent;
+* logs, metrics, scores, feedback → ``…/ai/{logs|metrics|scores|feedback}/publish`` with
+  ``{"logs": [...]}`` etc.
+
+A batch of a signal is sent when it reaches ``max_batch_size``, ``max_batch_wait_ms``
+after its oldest event was exported, on :meth:`flush` and on :meth:`shutdown`. Failures
+never reach the app: network errors, 408, 429 and 5xx are retried with exponential
+backoff and jitter (honouring ``Retry-After``) up to ``max_retries`` attempts in all;
+401/403 start an authentication cooldown (60 s doubling to 15 min, jittered) during which
+events are dropped; other answers drop the batch. Every dropped event is counted by
+reason (:class:`~mastra_storage.exporters.drops.DropReason`). The access token is never
+logged nor put in an exception.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import gzip as gzip_module
+import json
+import logging
+import os
+import random
+import threading
+import time
+import uuid
+import weakref
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from ..storage.jsonsafe import to_jsonable
+from ..storage.records import utc_now
+from ..tracing.events import (
+    FeedbackEvent,
+    LogEvent,
+    MetricEvent,
+    ScoreEvent,
+    TracingEvent,
+    TracingEventType,
+)
+from .cloud_endpoints import (
+    SEGMENTS,
+    SIGNALS,
+    Endpoints,
+    Signal,
+    resolve_endpoints,
+    validate_project_id,
+)
+from .drops import DropCounter, DropReason, OnDrop
+
+if TYPE_CHECKING:
+    from ..storage.base import ObservabilityStore
+    from ..tracing.events import ExportedEvent
+
+logger = logging.getLogger("mastra_storage.exporters.cloud")
+
+ENV_TOKEN = "MASTRA_CLOUD_ACCESS_TOKEN"
+ENV_PROJECT = "MASTRA_PROJECT_ID"
+ENV_TRACES_ENDPOINT = "MASTRA_CLOUD_TRACES_ENDPOINT"
+# Names used by newer Mastra releases ("Mastra platform"); read after the ones above.
+ENV_TOKEN_PLATFORM = "MASTRA_PLATFORM_ACCESS_TOKEN"
+ENV_TRACES_ENDPOINT_PLATFORM = "MASTRA_PLATFORM_OBSERVABILITY_ENDPOINT"
+
+_ENDED = TracingEventType.SPAN_ENDED
+_MODEL_CHUNK = "model_chunk"
+_SIGNAL_OF: dict[type, Signal] = {
+    LogEvent: "logs", MetricEvent: "metrics", ScoreEvent: "scores", FeedbackEvent: "feedback",
+}
+_RETRYABLE_STATUS = frozenset({408, 429})
+_AUTH_STATUS = frozenset({401, 403})
+_LOG_LEVELS = {
+    "debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
+    "warning": logging.WARNING, "error": logging.ERROR, "silent": logging.CRITICAL + 10,
+    "none": logging.CRITICAL + 10,
+}
+_USER_AGENT = "mastra-storage-cloud-exporter"
+
+
+@dataclass
+class CloudExporterStats:
+    requests: int = 0  # HTTP requests attempted (each retry counts)
+    batches: int = 0  # batches the collector accepted
+    sent: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SIGNALS, 0))
+    retries: int = 0
+    auth_failures: int = 0
+    gzipped: int = 0  # requests sent with Content-Encoding: gzip
+
+
+class _Stop(Exception):
+    """Raised inside the worker when shutdown gave up waiting for it."""
+
+
+class CloudExporter:
+    """Sends every signal to a Mastra-compatible collector; a no-op without a token.
+
+    Configuration (argument, else environment, else default):
+
+    * ``access_token`` / ``MASTRA_CLOUD_ACCESS_TOKEN`` (``MASTRA_PLATFORM_ACCESS_TOKEN``);
+      without one the exporter logs one warning and does nothing at all;
+    * ``project_id`` / ``MASTRA_PROJECT_ID``: project-scoped routes
+      ``/projects/{id}/ai/…/publish``; must match ``^[A-Za-z0-9_-]+$``;
+    * ``endpoint`` (base origin), ``traces_endpoint`` / ``MASTRA_CLOUD_TRACES_ENDPOINT``
+      (origin or full ``…/spans/publish`` URL) and per-signal overrides; default
+      ``https://observability.mastra.ai``. See :mod:`.cloud_endpoints`.
+
+    ``max_retries`` is the number of attempts per batch (Mastra's ``fetchWithRetry``
+    semantics: 3 means at most 3 requests). Extra keyword-only settings:
+    ``max_buffer_size`` (per signal), ``request_timeout`` (seconds), ``gzip`` (compress
+    bodies over ``gzip_min_bytes`` when that makes them smaller), ``on_drop(reason, n)``.
+    Keyword arguments starting with ``_`` tune timings for tests: ``_retry_base`` and
+    ``_retry_max`` (backoff, seconds), ``_retry_after_max`` (cap on ``Retry-After``),
+    ``_auth_cooldown_base`` / ``_auth_cooldown_max`` (seconds).
+    """
+
+    name = "cloud-exporter"
+    # At interpreter exit, shutdown() waits this long at most (a hung collector must not
+    # hold the process); what is left then is dropped and counted. None = no limit.
+    exit_timeout: float | None = 30.0
+    _closed: bool
+    _stopping: bool
+
+    def __init__(
+        self,
+        access_token: str | None = None,
+        project_id: str | None = None,
+        endpoint: str | None = None,
+        traces_endpoint: str | None = None,
+        logs_endpoint: str | None = None,
+        metrics_endpoint: str | None = None,
+        scores_endpoint: str | None = None,
+        feedback_endpoint: str | None = None,
+        max_batch_size: int = 1000,
+        max_batch_wait_ms: int = 5000,
+        max_retries: int = 3,
+        log_level: str | int = "info",
+        *,
+        max_buffer_size: int = 10000,
+        request_timeout: float = 30.0,
+        gzip: bool = True,
+        gzip_min_bytes: int = 1024,
+        on_drop: OnDrop | None = None,
+        _retry_base: float = 2.0,
+        _retry_max: float = 10.0,
+        _retry_after_max: float = 30.0,
+        _auth_cooldown_base: float = 60.0,
+        _auth_cooldown_max: float = 15 * 60.0,
+    ) -> None:
+        for label, value, low in (("max_batch_size", max_batch_size, 1),
+                                  ("max_batch_wait_ms", max_batch_wait_ms, 0),
+                                  ("max_buffer_size", max_buffer_size, 1),
+                                  ("max_retries", max_retries, 0),
+                                  ("gzip_min_bytes", gzip_min_bytes, 0)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{label} must be an integer >= {low}, got {value!r}")
+        if not request_timeout or request_timeout <= 0:
+            raise ValueError(f"request_timeout must be > 0 seconds, got {request_timeout!r}")
+        self.log_level = _parse_log_level(log_level)
+
+        if project_id is not None:
+            project: str | None = validate_project_id(project_id, "CloudExporter project_id")
+        else:
+            env_project = os.environ.get(ENV_PROJECT) or None  # empty means unset
+            project = validate_project_id(env_project, ENV_PROJECT) if env_project else None
+        env_traces, env_source = os.environ.get(ENV_TRACES_ENDPOINT), ENV_TRACES_ENDPOINT
+        if not env_traces:
+            env_traces, env_source = (os.environ.get(ENV_TRACES_ENDPOINT_PLATFORM),
+                                      ENV_TRACES_ENDPOINT_PLATFORM)
+        self.project_id = project
+        self.endpoints: Endpoints = resolve_endpoints(
+            endpoint=endpoint, traces_endpoint=traces_endpoint, logs_endpoint=logs_endpoint,
+            metrics_endpoint=metrics_endpoint, scores_endpoint=scores_endpoint,
+            feedback_endpoint=feedback_endpoint, project_id=project,
+            env_traces_endpoint=env_traces or None, env_traces_source=env_source,
+        )
+        token = (access_token or os.environ.get(ENV_TOKEN)
+                 or os.environ.get(ENV_TOKEN_PLATFORM) or None)
+        self._token: str | None = token.strip() if token and token.strip() else None
+        self.enabled = self._token is not None
+
+        self.max_batch_size = max_batch_size
+        self.max_batch_wait = max_batch_wait_ms / 1000
+        self.max_buffer_size = max_buffer_size
+        self.max_retries = max_retries
+        self.request_timeout = float(request_timeout)
+        self.gzip = gzip
+        self.gzip_min_bytes = gzip_min_bytes
+        self.retry_base = float(_retry_base)
+        self.retry_max = float(_retry_max)
+        self.retry_after_max = float(_retry_after_max)
+        self.auth_cooldown_base = float(_auth_cooldown_base)
+        self.auth_cooldown_max = float(_auth_cooldown_max)
+        self.drops = DropCounter(self.name, on_drop)
+        self.stats = CloudExporterStats()
+        # Authentication cooldown (monotonic deadline; 0 = none).
+        self.auth_failures = 0
+        self.auth_cooldown_until = 0.0
+        self._failing_at_shutdown = False
+        self._init_runtime()
+        if not self.enabled:
+            self._log(logging.WARNING,
+                      "CloudExporter is disabled: no access token. Set %s (or pass "
+                      "access_token=) to send traces, logs, metrics, scores and feedback to "
+                      "the collector; get a token from your Mastra Cloud project "
+                      "(https://cloud.mastra.ai, project settings → access tokens). Until "
+                      "then this exporter does nothing.", ENV_TOKEN)
+            return
+        _register_fork_and_exit(self)
+
+    # ------------------------------------------------------------------ protocol
+    def bind(self, storage: ObservabilityStore | None) -> None:
+        """The collector is the destination: the storage is not used."""
+
+    def export(self, event: ExportedEvent) -> None:
+        """Append to the signal's buffer; never blocks on the network, never raises."""
+        if not self.enabled:
+            return
+        kind = type(event)
+        if kind is TracingEvent:
+            # Route on the raw snapshot: reading ``span`` would run the span output
+            # processors here, on the app's thread; the worker does that.
+            if event.type is not _ENDED or event.raw.span_type == _MODEL_CHUNK:  # type: ignore[union-attr]
+                return
+            signal: Signal = "traces"
+        else:
+            found = _SIGNAL_OF.get(kind)
+            if found is None:
+                return
+            signal = found
+        if self._closed:
+            self.drops.add(DropReason.AFTER_SHUTDOWN)
+            return
+        now = time.monotonic()
+        if now < self.auth_cooldown_until:
+            self.drops.add(DropReason.AUTH_COOLDOWN)
+            return
+        buf = self._buffers[signal]
+        if len(buf) >= self.max_buffer_size:
+            self.drops.add(DropReason.BUFFER_FULL)
+            return
+        buf.append((now, event))
+        if self._thread is None:
+            self._start_worker()
+        n = len(buf)
+        if n == 1 or n >= self.max_batch_size:
+            self._wakeup.set()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Block until everything exported so far was accepted by the collector or dropped.
+
+        Returns ``False`` if ``timeout`` (seconds) passed first.
+        """
+        if not self.enabled:
+            return True
+        done = threading.Event()
+        with self._lock:
+            thread = self._thread
+            if thread is None or self._worker_done:
+                return not any(self._buffers.values())
+            self._waiters.append(done)
+        self._wakeup.set()
+        return done.wait(timeout)
+
+    def shutdown(self, timeout: float | None = None) -> None:
+        """Send what is buffered, then stop; later events are dropped as ``after-shutdown``.
+
+        With a ``timeout`` the worker is given that long; past it, it stops retrying and
+        what it still holds is dropped (counted).
+        """
+        if self._closed:
+            return
+        self._closed = True
+        if not self.enabled:
+            return
+        self._stopping = True
+        self._wakeup.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+            if thread.is_alive():
+                self._log(logging.WARNING, "%s: shutdown timed out with %d event(s) still "
+                          "buffered; they are dropped", self.name, self.buffered)
+                self._abort.set()
+        self.drops.report_pending()
+
+    # ------------------------------------------------------------------ introspection
+    @property
+    def buffered(self) -> int:
+        return sum(len(b) for b in self._buffers.values())
+
+    @property
+    def auth_cooldown_remaining(self) -> float:
+        return max(0.0, self.auth_cooldown_until - time.monotonic())
+
+    def __repr__(self) -> str:  # the token is deliberately absent
+        state = "enabled" if self.enabled else "disabled (no access token)"
+        return f"<CloudExporter {self.endpoints.traces} {state}>"
+
+    # ------------------------------------------------------------------ worker
+    def _init_runtime(self) -> None:
+        self._buffers: dict[Signal, deque[tuple[float, Any]]] = {s: deque() for s in SIGNALS}
+        self._lock = threading.Lock()
+        self._wakeup = threading.Event()
+        self._abort = threading.Event()
+        self._waiters: list[threading.Event] = []
+        self._thread: threading.Thread | None = None
+        self._worker_done = False
+        self._closed = False
+        self._stopping = False
+        self._client: httpx.Client | None = None
+
+    def _start_worker(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="mastra-cloud-exporter",
+                                                daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while True:
+                self._wakeup.clear()
+                with self._lock:
+                    waiters, self._waiters = self._waiters, []
+                stopping = self._stopping
+                try:
+                    if waiters or stopping:
+                        self._send_all()
+                    else:
+                        self._send_due()
+                except _Stop:
+                    break
+                except Exception as exc:  # never let the worker die; serve later events
+                    logger.error("%s: unexpected error in the upload worker: %s: %s",
+                                 self.name, type(exc).__name__, self._scrub(str(exc)))
+                for waiter in waiters:
+                    waiter.set()
+                if stopping:
+                    break
+                if not waiters:
+                    self._wakeup.wait(self._next_wait())
+        finally:
+            self._finish()
+
+    def _finish(self) -> None:
+        with self._lock:
+            self._worker_done = True
+            waiters, self._waiters = self._waiters, []
+        left = 0
+        for buf in self._buffers.values():
+            left += len(buf)
+            buf.clear()
+        self.drops.add(DropReason.AFTER_SHUTDOWN, left, "buffered when the exporter stopped")
+        for waiter in waiters:
+            waiter.set()
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(Exception):  # closing must not raise at exit
+                client.close()
+
+    def _next_wait(self) -> float:
+        """Seconds until the oldest buffered event of some signal is due."""
+        now = time.monotonic()
+        # Idle: poll at the batch interval anyway, in case a wake-up raced an append.
+        wait = max(self.max_batch_wait, 0.05)
+        for buf in self._buffers.values():
+            if not buf:
+                continue
+            if len(buf) >= self.max_batch_size:
+                return 0.0
+            wait = min(wait, buf[0][0] + self.max_batch_wait - now)
+        return max(wait, 0.0)
+
+    def _send_due(self) -> None:
+        for signal, buf in self._buffers.items():
+            while buf and (len(buf) >= self.max_batch_size
+                           or time.monotonic() - buf[0][0] >= self.max_batch_wait):
+                self._send_batch(signal, self._take(buf, len(buf)))
+                if self._abort.is_set():
+                    raise _Stop
+
+    def _send_all(self) -> None:
+        """Send what every buffer holds now (not what arrives meanwhile)."""
+        for signal, buf in self._buffers.items():
+            remaining = len(buf)
+            while remaining > 0:
+                batch = self._take(buf, remaining)
+                remaining -= len(batch)
+                self._send_batch(signal, batch)
+                if self._abort.is_set():
+                    raise _Stop
+
+    def _take(self, buf: deque[tuple[float, Any]], available: int) -> list[Any]:
+        n = min(available, self.max_batch_size)
+        return [buf.popleft()[1] for _ in range(n)]
+
+    # ------------------------------------------------------------------ formatting
+    def _format(self, signal: Signal, event: Any) -> str:
+        """One record as JSON text (camelCase keys, ISO-8601 timestamps)."""
+        if signal == "traces":
+            record: dict[str, Any] = event.span.to_dict()  # processors run here (worker)
+            if record.get("createdAt") is None:
+                record["createdAt"] = utc_now()
+            return _encode(record)
+        ctx = _camel_context(event.context)
+        if signal == "logs":
+            out: dict[str, Any] = {
+                "logId": _new_id(), "timestamp": event.timestamp, "level": event.level,
+                "message": event.message, "data": event.data,
+            }
+        elif signal == "metrics":
+            out = {"metricId": _new_id(), "timestamp": event.timestamp, "name": event.name,
+                   "value": event.value, "labels": event.labels}
+        elif signal == "scores":
+            out = {"scoreId": _new_id(), "timestamp": event.timestamp,
+                   "scorerId": event.scorer_id, "score": event.score, "reason": event.reason,
+                   "metadata": event.metadata}
+        else:
+            out = {"feedbackId": _new_id(), "timestamp": event.timestamp,
+                   "feedbackType": event.feedback_type, "value": event.value,
+                   "feedbackSource": event.source, "comment": event.comment,
+                   "metadata": event.metadata}
+        out["traceId"] = event.trace_id
+        out["spanId"] = event.span_id
+        out["correlationContext"] = ctx
+        return _encode(out)
+
+    def _body(self, signal: Signal, records: Sequence[str]) -> bytes:
+        return f'{{"{SEGMENTS[signal]}":[{",".join(records)}]}}'.encode()
+
+    # ------------------------------------------------------------------ upload
+    def _send_batch(self, signal: Signal, events: list[Any]) -> None:
+        if not events:
+            return
+        if time.monotonic() < self.auth_cooldown_until:
+            # Buffered while the request that failed authentication was in flight.
+            self.drops.add(DropReason.AUTH_COOLDOWN, len(events))
+            return
+        records: list[str] = []
+        for event in events:
+            if signal == "traces" and event.filtered:
+                continue  # a span output processor dropped it (not a loss: a decision)
+            try:
+                records.append(self._format(signal, event))
+            except Exception as exc:  # pragma: no cover - to_jsonable accepts anything
+                self.drops.add(DropReason.REJECTED, 1, f"unserialisable {signal} record: "
+                               f"{type(exc).__name__}")
+        try:
+            self._post(signal, records)
+        except _Stop:
+            raise
+        except Exception as exc:  # a bug must not lose the batch silently nor kill the worker
+            logger.error("%s: unexpected error while sending %s: %s: %s", self.name, signal,
+                         type(exc).__name__, self._scrub(str(exc)))
+            self.drops.add(DropReason.REJECTED, len(records),
+                           f"{signal}: internal error {type(exc).__name__}")
+
+    def _client_for_worker(self) -> httpx.Client:
+        client = self._client
+        if client is None:
+            timeout = httpx.Timeout(self.request_timeout,
+                                    connect=min(10.0, self.request_timeout))
+            client = httpx.Client(
+                timeout=timeout, follow_redirects=False,
+                limits=httpx.Limits(max_connections=4, max_keepalive_connections=2),
+                headers={"User-Agent": _USER_AGENT},
+            )
+            self._client = client
+        return client
+
+    def _post(self, signal: Signal, records: list[str]) -> None:
+        if not records:
+            return
+        url = self.endpoints.for_signal(signal)
+        body = self._body(signal, records)
+        headers = {"Authorization": f"Bearer {self._token}",
+                   "Content-Type": "application/json"}
+        gzipped = False
+        if self.gzip and len(body) > self.gzip_min_bytes:
+            packed = gzip_module.compress(body, compresslevel=6)
+            if len(packed) < len(body):
+                body, gzipped = packed, True
+                headers["Content-Encoding"] = "gzip"
+        attempts = max(1, self.max_retries)
+        if self._stopping and self._failing_at_shutdown:
+            attempts = 1  # the collector already proved unreachable during shutdown
+        n = len(records)
+        client = self._client_for_worker()
+        for attempt in range(attempts):
+            if time.monotonic() < self.auth_cooldown_until:
+                self.drops.add(DropReason.AUTH_COOLDOWN, n)
+                return
+            retry_after: float | None = None
+            self.stats.requests += 1
+            if gzipped:
+                self.stats.gzipped += 1
+            try:
+                response = client.post(url, content=body, headers=headers)
+            except httpx.HTTPError as exc:
+                problem = f"{type(exc).__name__}: {self._scrub(str(exc)) or 'no detail'}"
+            else:
+                status = response.status_code
+                if 200 <= status < 300:
+                    self._accepted(signal, n)
+                    return
+                if status in _AUTH_STATUS:
+                    self._auth_failed(signal, status, n)
+                    return
+                if status == 413 and n > 1:  # too large: send each half on its own
+                    half = n // 2
+                    self._post(signal, records[:half])
+                    self._post(signal, records[half:])
+                    return
+                if status == 415 and gzipped:
+                    self.gzip = False
+                    self._log(logging.WARNING, "%s: the collector does not accept gzip "
+                              "bodies (HTTP 415); sending uncompressed from now on", self.name)
+                    self._post(signal, records)
+                    return
+                problem = f"HTTP {status}{self._reason(response)}"
+                if status not in _RETRYABLE_STATUS and status < 500:
+                    self.drops.add(DropReason.REJECTED, n, f"{signal}: {problem}")
+                    return
+                retry_after = parse_retry_after(response.headers.get("retry-after"))
+            if attempt + 1 >= attempts:
+                if self._stopping:
+                    self._failing_at_shutdown = True
+                self.drops.add(DropReason.RETRY_EXHAUSTED, n,
+                               f"{signal}: {problem} after {attempts} attempt(s)")
+                return
+            if retry_after is not None:
+                delay = min(retry_after, self.retry_after_max)
+            else:
+                delay = min(self.retry_max, self.retry_base * (2 ** attempt))
+                delay *= random.uniform(0.8, 1.2)
+            self.stats.retries += 1
+            self._log(logging.INFO, "%s: %s upload failed (%s), retry %d/%d in %.3fs",
+                      self.name, signal, problem, attempt + 1, attempts - 1, delay)
+            if self._abort.wait(delay):
+                self.drops.add(DropReason.RETRY_EXHAUSTED, n,
+                               f"{signal}: {problem}; shutdown stopped the retries")
+                raise _Stop
+
+    def _accepted(self, signal: Signal, n: int) -> None:
+        self.stats.batches += 1
+        self.stats.sent[signal] += n
+        if self.auth_failures:
+            self._log(logging.INFO, "%s: the collector accepts the access token again",
+                      self.name)
+            self.auth_failures = 0
+            self.auth_cooldown_until = 0.0
+
+    def _auth_failed(self, signal: Signal, status: int, n: int) -> None:
+        self.stats.auth_failures += 1
+        self.auth_failures += 1
+        target = min(self.auth_cooldown_base * 2 ** (self.auth_failures - 1),
+                     self.auth_cooldown_max)
+        cooldown = max(self.auth_cooldown_base, target * random.uniform(0.9, 1.1))
+        self.auth_cooldown_until = time.monotonic() + cooldown
+        self.drops.add(DropReason.REJECTED, n, f"{signal}: HTTP {status} (authentication)")
+        self._log(logging.WARNING,
+                  "%s: the collector refused the access token (HTTP %d, failure %d); pausing "
+                  "uploads for %.0fs, events meanwhile are dropped (%s). Check %s / "
+                  "access_token and the project.", self.name, status, self.auth_failures,
+                  cooldown, DropReason.AUTH_COOLDOWN, ENV_TOKEN)
+
+    # ------------------------------------------------------------------ helpers
+    def _reason(self, response: httpx.Response) -> str:
+        try:
+            text = response.text.strip().replace("\n", " ")
+        except Exception:  # pragma: no cover - undecodable body
+            return ""
+        if not text:
+            return ""
+        text = self._scrub(text)
+        return f" ({text[:200]}…)" if len(text) > 200 else f" ({text})"
+
+    def _scrub(self, text: str) -> str:
+        token = self._token
+        return text.replace(token, "[redacted]") if token and token in text else text
+
+    def _log(self, level: int, msg: str, *args: Any) -> None:
+        if level >= self.log_level:
+            logger.log(level, msg, *args)
+
+    def _after_fork_in_child(self) -> None:
+        """The child starts empty, with its own connections; the parent sends its buffer."""
+        self._init_runtime()
+        self._failing_at_shutdown = False
+        self.drops = DropCounter(self.name, self.drops.on_drop)
+        self.stats = CloudExporterStats()
+
+
+# ---------------------------------------------------------------------------- helpers
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        pass
+    else:
+        return max(0.0, seconds) if seconds == seconds else None  # NaN → ignore
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:  # pragma: no cover - older Pythons returned None
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    current = now if now is not None else datetime.now(timezone.utc)
+    return max(0.0, (when - current).total_seconds())
+
+
+def _parse_log_level(value: str | int) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    level = _LOG_LEVELS.get(str(value).lower())
+    if level is None:
+        raise ValueError(f"log_level must be one of {', '.join(_LOG_LEVELS)}, got {value!r}")
+    return level
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p[:1].upper() + p[1:] for p in rest)
+
+
+def _camel_context(context: dict[str, Any]) -> dict[str, Any]:
+    return {_camel(k): v for k, v in context.items()}
+
+
+_ZERO = timedelta(0)
+
+
+def _iso(value: datetime) -> str:
+    """``format_iso`` (``2026-11-22T02:09:00.093Z``) on the C ``isoformat`` fast path."""
+    offset = value.utcoffset()
+    if offset is not None and offset != _ZERO:
+        value = value.astimezone(timezone.utc)
+    return value.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return _iso(value)
+    raise TypeError(type(value).__name__)
+
+
+_encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"),
+                            default=_json_default)
+
+
+def _encode(record: dict[str, Any]) -> str:
+    """JSON text of a record: the C encoder first, the safe walk for odd payloads.
+
+    Odd payloads (NaN, sets, objects, cycles, NUL characters) get the rules every store
+    applies (:mod:`mastra_storage.storage.jsonsafe`), so a record reads the same here.
+    """
+    try:
+        text = _encoder.encode(record)
+    except (TypeError, ValueError, RecursionError):
+        return _encoder.encode(to_jsonable(record))
+    if "\\u0000" in text:
+        return _encoder.encode(to_jsonable(record))
+    return text
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _register_fork_and_exit(exporter: CloudExporter) -> None:
+    ref = weakref.ref(exporter)
+
+    def in_child() -> None:
+        obj = ref()
+        if obj is not None:
+            obj._after_fork_in_child()
+
+    def at_exit() -> None:
+        obj = ref()
+        if obj is not None:
+            obj.shutdown(obj.exit_timeout)
+
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=in_child)
+    atexit.register(at_exit)
+
+
+__all__ = ["CloudExporter", "CloudExporterStats", "parse_retry_after"]
