@@ -1,0 +1,351 @@
+"""``mastra-storage bench``: throughput, hot-path cost and memory of one store and strategy.
+
+One run has five phases, in this order (each on its own fresh store or table):
+
+1. **end-to-end** — the support-agent workload (:func:`~mastra_storage.workload.run_workload`)
+   through the public tracing API into a :class:`DefaultExporter` bound to the store,
+   timed from the first event until ``shutdown()`` returned and the run's rows were
+   counted back. The hot path, SQL statements and peak RSS are measured here.
+2. **workload-only** — the same workload into an exporter that only keeps the events: what
+   the simulated app and the tracing API cost without any storage. Its events are kept.
+3. **pipeline** — those recorded events replayed into a fresh DefaultExporter + store as
+   fast as the exporter accepts them without dropping (the replay waits while the buffer
+   is 90% full), timed to ``shutdown()`` + count: the library's write path alone.
+4. **baseline** — the finished rows of phase 2 written straight through the driver's bulk
+   path (see :mod:`.baselines`).
+5. **OpenTelemetry** — the hot-path reference (see :func:`.hotpath.otel_reference`).
+"""
+
+from __future__ import annotations
+
+import gc
+import shutil
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from ..exporters.default import DefaultExporter
+from ..storage.base import ObservabilityStore
+from ..storage.records import SpanRecord
+from ..storage.urls import create_store, sqlite_path
+from ..tracing import Observability, ObservabilityConfig, Tracer
+from ..tracing.events import ExportedEvent, TracingEvent, TracingEventType
+from ..workload import WorkloadResult, run_workload
+from .baselines import BaselineInput, run_baseline, url_scheme
+from .hotpath import HotPathTimer, otel_reference
+from .measure import (
+    Clock,
+    StatementCounter,
+    loadavg,
+    machine_info,
+    mib,
+    peak_rss_bytes,
+    rates,
+    reset_peak_rss,
+    rss_bytes,
+    sql_engine,
+)
+from .verify import verify_rows
+
+# Targets of issue #7 (SQLite, 10,000+ spans, ~1 KB input/output per span).
+RATIO_TARGETS = {"batch-with-updates": 0.70, "insert-only": 0.85}
+HOT_PATH_TARGET_US = 10.0
+SQLITE_SCHEMES = ("sqlite", "file", "libsql")
+
+
+@dataclass
+class BenchOptions:
+    store: str
+    strategy: str = "auto"
+    traces: int = 1000
+    spans_per_trace: int = 10
+    payload_bytes: int = 1024
+    error_rate: float = 0.1
+    seed: int = 7
+    max_batch_size: int = 1000
+    max_batch_wait_ms: int = 5000
+    max_buffer_size: int = 10000
+    baseline: bool = True
+    otel: bool = True
+    pipeline: bool = True
+
+    def exporter(self) -> DefaultExporter:
+        return DefaultExporter(strategy=self.strategy, max_batch_size=self.max_batch_size,
+                               max_batch_wait_ms=self.max_batch_wait_ms,
+                               max_buffer_size=self.max_buffer_size)
+
+    def workload(self, tracer: Tracer) -> WorkloadResult:
+        return run_workload(tracer, self.traces, spans_per_trace=self.spans_per_trace,
+                            payload_bytes=self.payload_bytes, error_rate=self.error_rate,
+                            seed=self.seed)
+
+
+def mask_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+def _scratch_dir(url: str, scheme: str) -> Path:
+    """Private directory for fresh databases; beside the store's file when it has one."""
+    parent: str | None = None
+    if scheme in SQLITE_SCHEMES:
+        path = sqlite_path(url)
+        if path not in (":memory:", ""):
+            parent = str(Path(path).resolve().parent)
+    return Path(tempfile.mkdtemp(prefix=".mastra-bench-", dir=parent))
+
+
+def _fresh_url(url: str, scheme: str, scratch: Path, name: str) -> str:
+    """A URL for an empty database of the same kind (server stores: the same URL)."""
+    if scheme == "memory":
+        return ":memory:"
+    if scheme in SQLITE_SCHEMES:
+        if sqlite_path(url) in (":memory:", ""):
+            return url
+        target = scratch / f"{name}.db"
+        return f"sqlite:///{target}" if scheme == "sqlite" else f"file:{target}"
+    return url
+
+
+def _statements(counter: StatementCounter | None,
+                exporter: DefaultExporter) -> dict[str, Any] | None:
+    """What SQLAlchemy saw; flagged when the store wrote through the raw driver instead."""
+    if counter is None:
+        return None
+    seen: dict[str, Any] = dict(counter.snapshot())
+    if not seen["execute"] and not seen["executemany"] and exporter.stats.write_calls:
+        seen["note"] = ("the store wrote through the raw driver connection (e.g. COPY), "
+                        "which SQLAlchemy's events don't see: count store calls instead")
+    return seen
+
+
+def _exporter_summary(exporter: DefaultExporter) -> dict[str, Any]:
+    stats = asdict(exporter.stats)
+    stats["drops"] = exporter.drops.snapshot()
+    stats["drops_total"] = sum(stats["drops"].values())
+    return stats
+
+
+# ---------------------------------------------------------------------------- phases
+
+def _end_to_end(opts: BenchOptions, store: ObservabilityStore, tag: str) -> dict[str, Any]:
+    exporter = opts.exporter()
+    obs = Observability(storage=store, configs={
+        "default": ObservabilityConfig(service_name=tag, exporters=[exporter])})
+    tracer = obs.get_default_instance()
+    engine = sql_engine(store)
+    counter = StatementCounter(engine).attach() if engine is not None else None
+    timer = HotPathTimer()
+    gc.collect()
+    rss_before = rss_bytes()
+    phase_peak = reset_peak_rss()
+    try:
+        with timer.installed(exporter):
+            clock = Clock()
+            workload = opts.workload(tracer)
+            emit_wall, emit_cpu = clock.elapsed()
+        obs.shutdown()
+        shutdown_wall, _ = clock.elapsed()
+    finally:
+        if counter is not None:
+            counter.detach()
+    peak = peak_rss_bytes()
+    verified = verify_rows(store, tag)
+    wall, cpu = clock.elapsed()
+    return {
+        "strategy": str(exporter.strategy),
+        "workload": asdict(workload),
+        "events": timer.events,
+        **rates(workload.spans, wall, cpu),
+        "emit_seconds": round(emit_wall, 4),
+        "emit_cpu_seconds": round(emit_cpu, 4),
+        "drain_seconds": round(shutdown_wall - emit_wall, 4),
+        "verify_seconds": round(wall - shutdown_wall, 4),
+        "rows_verified": verified.rows,
+        "rows_complete": verified.complete,
+        "verify_method": verified.method,
+        "exporter": _exporter_summary(exporter),
+        "statements": _statements(counter, exporter),
+        "rss": {
+            "before_mib": mib(rss_before),
+            "peak_mib": mib(peak),
+            "after_mib": mib(rss_bytes()),
+            "peak_growth_mib": mib(peak - rss_before),
+            "peak_of": "this phase (VmHWM reset)" if phase_peak else "process so far",
+        },
+        "hot_path": timer.result(),
+    }
+
+
+class _Recorder:
+    """An exporter that keeps every span event (for the replay and the baseline)."""
+
+    name = "bench-recorder"
+
+    def __init__(self) -> None:
+        self.events: list[TracingEvent] = []
+
+    def bind(self, storage: ObservabilityStore | None) -> None:
+        return None
+
+    def export(self, event: ExportedEvent) -> None:
+        if type(event) is TracingEvent:
+            self.events.append(event)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        return True
+
+    def shutdown(self, timeout: float | None = None) -> None:
+        return None
+
+
+def _workload_only(opts: BenchOptions, tag: str) -> tuple[dict[str, Any], list[TracingEvent]]:
+    recorder = _Recorder()
+    tracer = Tracer("bench", tag, [recorder])
+    gc.collect()
+    clock = Clock()
+    workload = opts.workload(tracer)
+    wall, cpu = clock.elapsed()
+    return ({"what": "the same workload and tracing API into an exporter that only appends "
+                     "events to a list: the app's own cost, no storage",
+             **rates(workload.spans, wall, cpu), "events": len(recorder.events)},
+            recorder.events)
+
+
+def _pipeline(opts: BenchOptions, url: str, events: list[TracingEvent], tag: str,
+              spans: int) -> dict[str, Any]:
+    store = create_store(url)
+    try:
+        exporter = opts.exporter()
+        exporter.bind(store)
+        engine = sql_engine(store)
+        counter = StatementCounter(engine).attach() if engine is not None else None
+        limit = max(1, int(opts.max_buffer_size * 0.9))
+        waits = 0
+        export = exporter.export
+        gc.collect()
+        try:
+            clock = Clock()
+            for event in events:
+                while exporter.buffered >= limit:
+                    waits += 1
+                    time.sleep(0.0005)
+                export(event)
+            exporter.shutdown()
+            shutdown_wall, _ = clock.elapsed()
+        finally:
+            if counter is not None:
+                counter.detach()
+        verified = verify_rows(store, tag)
+        wall, cpu = clock.elapsed()
+        return {
+            "what": "the recorded events replayed into a fresh DefaultExporter + store, "
+                    "first export → shutdown() + rows counted",
+            **rates(spans, wall, cpu),
+            "drain_and_write_seconds": round(shutdown_wall, 4),
+            "verify_seconds": round(wall - shutdown_wall, 4),
+            "backpressure_waits": waits,
+            "rows_verified": verified.rows,
+            "rows_complete": verified.complete,
+            "exporter": _exporter_summary(exporter),
+            "statements": _statements(counter, exporter),
+        }
+    finally:
+        store.close()
+
+
+def _ratio(ours: dict[str, Any] | None, base: dict[str, Any]) -> dict[str, float | None]:
+    if not ours or not base.get("available") or base.get("comparable") is False:
+        return {"throughput": None, "cpu": None}
+    tput = (round(ours["spans_per_s"] / base["spans_per_s"], 3)
+            if ours.get("spans_per_s") and base.get("spans_per_s") else None)
+    cpu = (round(base["cpu_us_per_span"] / ours["cpu_us_per_span"], 3)
+           if ours.get("cpu_us_per_span") and base.get("cpu_us_per_span") else None)
+    return {"throughput": tput, "cpu": cpu}
+
+
+def _targets(strategy: str, ratios: dict[str, dict[str, float | None]],
+             hot: dict[str, Any]) -> dict[str, Any]:
+    target = RATIO_TARGETS.get(strategy)
+
+    def met(value: float | None) -> bool | None:
+        return None if target is None or value is None else value >= target
+
+    api = hot["api_us"]["median_us"]
+    export = hot["export_us"]["median_us"]
+    return {
+        "ratio_target": target,
+        "end_to_end_met": met(ratios["end_to_end_vs_baseline"]["throughput"]),
+        "pipeline_met": met(ratios["pipeline_vs_baseline"]["throughput"]),
+        "hot_path_target_us": HOT_PATH_TARGET_US,
+        "api_median_met": None if api is None else api <= HOT_PATH_TARGET_US,
+        "export_median_met": None if export is None else export <= HOT_PATH_TARGET_US,
+    }
+
+
+def run_bench(opts: BenchOptions) -> dict[str, Any]:
+    """Run every phase and return the report (a JSON-ready dict)."""
+    url = opts.store.strip()
+    scheme = url_scheme(url)
+    tag = f"mastra-bench-{uuid.uuid4().hex[:10]}"
+    machine = machine_info()
+    scratch = _scratch_dir(url, scheme)
+    report: dict[str, Any] = {
+        "mode": "throughput",
+        "store": mask_url(url),
+        "run_tag": tag,
+        "workload": {"traces": opts.traces, "spans_per_trace": opts.spans_per_trace,
+                     "payload_bytes": opts.payload_bytes, "error_rate": opts.error_rate,
+                     "seed": opts.seed},
+        "exporter_settings": {"requested_strategy": opts.strategy,
+                              "max_batch_size": opts.max_batch_size,
+                              "max_batch_wait_ms": opts.max_batch_wait_ms,
+                              "max_buffer_size": opts.max_buffer_size},
+        "machine": machine,
+    }
+    store = create_store(url)
+    try:
+        report["provider"] = store.provider
+        version = getattr(store, "sqlite_version", None)
+        if version is not None:
+            machine["store_sqlite"] = version
+        e2e = _end_to_end(opts, store, tag)
+        report["strategy"] = e2e["strategy"]
+        report["hot_path"] = e2e.pop("hot_path")
+        report["end_to_end"] = e2e
+        spans = e2e["workload"]["spans"]
+        reference, events = _workload_only(opts, f"{tag}-replay")
+        report["workload_only"] = reference
+        report["pipeline"] = (
+            _pipeline(opts, _fresh_url(url, scheme, scratch, "pipeline"), events,
+                      f"{tag}-replay", spans) if opts.pipeline else None)
+        finished: list[SpanRecord] = [e.span for e in events
+                                      if e.type is TracingEventType.SPAN_ENDED]
+        del events
+        if opts.baseline:
+            report["baseline"] = run_baseline(
+                BaselineInput(url, scheme, finished, scratch, store))
+        else:
+            report["baseline"] = {"available": False, "reason": "disabled (--no-baseline)"}
+        del finished
+        base = report["baseline"]
+        report["ratios"] = {
+            "end_to_end_vs_baseline": _ratio(e2e, base),
+            "pipeline_vs_baseline": _ratio(report["pipeline"], base),
+        }
+        report["targets"] = _targets(report["strategy"], report["ratios"], report["hot_path"])
+        report["otel_reference"] = (
+            otel_reference(opts.traces, opts.spans_per_trace, opts.payload_bytes)
+            if opts.otel else {"available": False, "reason": "disabled (--no-otel)"})
+    finally:
+        store.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+    machine["loadavg_end"] = loadavg()
+    return report

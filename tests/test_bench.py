@@ -1,0 +1,184 @@
+"""`mastra-storage bench`: the report's fields are there and sane, drops are counted exactly.
+
+Behaviour only: no assertion on timings (those belong to the benchmark itself).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from mastra_storage.bench import BaselineInput, run_baseline
+from mastra_storage.bench.baselines import url_scheme
+from mastra_storage.bench.hotpath import HotPathTimer
+from mastra_storage.cli.main import app
+from mastra_storage.tracing.span import Span
+from mastra_storage.tracing.tracer import Tracer
+
+TINY = ["--traces", "12", "--spans-per-trace", "6", "--payload-bytes", "64"]
+
+
+def _bench(*args: str) -> tuple[int, dict[str, Any]]:
+    result = CliRunner().invoke(app, ["bench", *args, "--json"])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    return result.exit_code, json.loads(result.stdout)
+
+
+def _positive(summary: dict[str, Any]) -> None:
+    assert summary["n"] > 0
+    assert summary["median_us"] > 0
+    assert summary["p99_us"] >= summary["median_us"]
+
+
+@pytest.mark.parametrize("strategy", ["batch-with-updates", "insert-only"])
+def test_bench_sqlite_report(tmp_path: Path, strategy: str) -> None:
+    code, report = _bench("--store", f"sqlite:///{tmp_path / 'bench.db'}",
+                          "--strategy", strategy, *TINY)
+    assert code == 0
+    assert report["mode"] == "throughput"
+    assert report["provider"] == "sqlite"
+    assert report["strategy"] == strategy
+
+    e2e = report["end_to_end"]
+    spans = e2e["workload"]["spans"]
+    assert spans == 12 * 6
+    assert e2e["rows_verified"] == spans
+    assert e2e["rows_complete"] == spans
+    assert e2e["exporter"]["drops_total"] == 0
+    assert e2e["spans_per_s"] > 0 and e2e["cpu_us_per_span"] > 0
+    assert e2e["events"] >= spans
+    if strategy == "insert-only":
+        assert e2e["exporter"]["rows_created"] == spans
+        assert e2e["exporter"]["rows_updated"] == 0
+    stmts = e2e["statements"]
+    assert stmts["executemany"] + stmts["execute"] >= 1
+    assert stmts["commits"] >= 1
+    assert e2e["exporter"]["write_calls"] >= 1
+    assert e2e["rss"]["peak_mib"] > 0
+
+    assert report["pipeline"]["rows_verified"] == spans
+    base = report["baseline"]
+    assert base["available"] is True
+    assert base["rows_verified"] == spans
+    assert base["encoding_included"] is True
+    assert base["statements"]["executemany"] == 1  # 72 rows: one 1,000-row transaction
+    for ratio in report["ratios"].values():
+        assert ratio["throughput"] > 0
+        assert ratio["cpu"] > 0
+
+    hot = report["hot_path"]
+    _positive(hot["api_us"])
+    _positive(hot["export_us"])
+    assert hot["api_us"]["n"] == e2e["events"] == hot["export_us"]["n"]
+    assert set(hot["api_by_call_us"]) <= {"start", "update", "end", "error"}
+    otel = report["otel_reference"]
+    if otel["available"]:
+        _positive(otel["on_end_us"])
+        assert otel["spans"] == spans
+    assert report["targets"]["ratio_target"] in (0.7, 0.85)
+    # every span of the run is tagged with the run's service name, and only those
+    assert report["run_tag"].startswith("mastra-bench-")
+
+
+def test_bench_memory_store_report() -> None:
+    code, report = _bench("--store", ":memory:", *TINY, "--no-otel")
+    assert code == 0
+    assert report["strategy"] == "realtime"
+    spans = report["end_to_end"]["workload"]["spans"]
+    assert report["end_to_end"]["rows_verified"] == spans
+    assert report["baseline"]["rows_verified"] == spans
+    assert report["baseline"]["comparable"] is False
+    assert report["ratios"]["pipeline_vs_baseline"]["throughput"] is None
+    assert report["otel_reference"]["available"] is False
+
+
+def test_bench_human_output(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["bench", "--store", f"sqlite:///{tmp_path / 'b.db'}",
+                                      *TINY, "--no-otel", "--no-pipeline", "--no-baseline"])
+    assert result.exit_code == 0, result.output
+    assert "end-to-end" in result.stdout
+    assert "rows verified 72 of 72" in result.stdout
+
+
+@pytest.mark.parametrize("strategy", ["batch-with-updates", "insert-only"])
+def test_memory_check_counts_every_drop(tmp_path: Path, strategy: str) -> None:
+    code, report = _bench(
+        "--store", f"sqlite:///{tmp_path / 'mem.db'}", "--memory-check", "--strategy", strategy,
+        "--traces", "40", "--spans-per-trace", "5", "--payload-bytes", "64",
+        "--max-buffer-size", "60", "--max-batch-size", "10", "--retry-delay-ms", "20")
+    assert report["mode"] == "memory-check"
+    assert report["spans_emitted"] == 200
+    assert report["events_persisted"] == 0
+    assert report["rows_persisted"] == 0
+    assert report["write_attempts"] > 0
+    assert report["buffered_after_shutdown"] == 0
+    assert report["drops_total"] > 0
+    # emitted - persisted == sum of the drop counters, exactly
+    assert report["events_offered"] - report["events_persisted"] == report["drops_total"]
+    assert report["accounting_exact"] is True
+    assert set(report["drops"]) <= {"buffer-full", "retry-exhausted"}
+    if strategy == "insert-only":
+        assert report["events_offered"] == 200  # one span_ended per span
+    else:
+        assert report["events_offered"] > 200
+    assert report["rss"]["bound_mib"] > 0
+    assert code == (0 if report["rss_bounded"] else 1)
+
+
+def test_bench_rejects_unknown_strategy(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["bench", "--store", f"sqlite:///{tmp_path / 'x.db'}",
+                                      "--strategy", "sometimes"])
+    assert result.exit_code == 2
+
+
+def test_bench_reports_unsupported_strategy(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["bench", "--store", f"sqlite:///{tmp_path / 'x.db'}",
+                                      "--strategy", "realtime", *TINY])
+    assert result.exit_code == 2
+    assert "realtime" in result.output
+
+
+def test_baseline_registry_guards_missing_backends(tmp_path: Path) -> None:
+    assert url_scheme(":memory:") == "memory"
+    assert url_scheme("postgresql+psycopg://u@h/db") == "postgresql"
+    assert url_scheme("mssql+pyodbc://h/db") == "mssql"
+    assert url_scheme("sqlite:///x.db") == "sqlite"
+    out = run_baseline(BaselineInput("mssql+pyodbc://h/db", "mssql", [], tmp_path, None))
+    assert out["available"] is False and "MSSQL" in out["reason"]
+    out = run_baseline(BaselineInput("nope://x", "nope", [], tmp_path, None))
+    assert out["available"] is False and "nope" in out["reason"]
+
+
+def test_hot_path_timer_restores_the_api() -> None:
+    originals = (Tracer.__dict__["start_span"], Span.__dict__["end"], Span.__dict__["update"])
+
+    class Sink:
+        name = "sink"
+
+        def bind(self, storage: object) -> None: ...
+
+        def export(self, event: object) -> None: ...
+
+        def flush(self, timeout: float | None = None) -> bool:
+            return True
+
+        def shutdown(self, timeout: float | None = None) -> None: ...
+
+    sink = Sink()
+    tracer = Tracer("t", "svc", [sink])
+    timer = HotPathTimer()
+    with timer.installed(sink):
+        with tracer.start_span("root") as root:
+            root.update(metadata={"k": 1})
+            root.event("tick")
+        root.end()  # a second end emits nothing: not a sample
+    assert (Tracer.__dict__["start_span"], Span.__dict__["end"],
+            Span.__dict__["update"]) == originals
+    assert "export" not in vars(sink)
+    assert timer.events == 4  # started, updated, event (ended), ended
+    assert [len(timer.api[k]) for k in ("start", "update", "end")] == [2, 1, 1]
+    assert len(timer.export) == 4
