@@ -141,6 +141,21 @@ def test_update_for_unwritten_span_is_held_then_written_once(real):
     assert count_rows(real) == 1
 
 
+def test_held_events_are_counted_once_when_they_are_finally_lost(real):
+    faulty = FaultyStore(real)
+    obs, tracer, exporter, _, drops = setup(faulty, max_retries=0)
+    faulty.fail_next(1)
+    span = tracer.start_span("agent", new_trace=True)
+    assert obs.flush(10)  # the start is lost: 1 event
+    span.update(metadata={"a": 1})
+    span.update(metadata={"b": 2})  # two updates held for a row that does not exist
+    faulty.fail_forever()
+    obs.shutdown()  # the held snapshot cannot be written either: its 2 events are lost
+    assert exporter.drops.snapshot() == {"retry-exhausted": 3}
+    assert sum(n for _, n in drops) == 3
+    assert count_rows(real) == 0
+
+
 def test_end_of_span_whose_start_was_lost_writes_the_complete_row(real):
     faulty = FaultyStore(real)
     obs, tracer, exporter, _, _ = setup(faulty, max_retries=0)

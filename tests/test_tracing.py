@@ -125,7 +125,9 @@ def test_context_manager_records_errors_and_reraises(tracer, rec):
     assert ended.type is TracingEventType.SPAN_ENDED
     err = ended.span.error
     assert err["name"] == "ZeroDivisionError" and "division" in err["message"]
-    assert "Traceback" in err["stack"] and "1 / 0" in err["stack"]
+    assert "Traceback" in err["stack"]
+    assert "in test_context_manager_records_errors_and_reraises" in err["stack"]
+    assert err["stack"].rstrip().endswith("ZeroDivisionError: division by zero")
     assert ended.span.ended_at is not None
 
 

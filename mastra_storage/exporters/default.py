@@ -116,7 +116,8 @@ class DefaultExporter:
         self.sleep: Callable[[float], None] = time.sleep
         self._created: dict[Key, None] = {}  # rows this exporter wrote and may update
         self._created_limit = max(100_000, 10 * max_buffer_size)
-        self._held: dict[Key, SpanRecord] = {}
+        # Spans whose row was never created, waiting for their end: (snapshot, events).
+        self._held: dict[Key, tuple[SpanRecord, int]] = {}
         self._bound = False
         self._closed = False
         self._init_runtime()
@@ -303,35 +304,37 @@ class DefaultExporter:
         plan = _Plan()
         creates, updates, created, held = plan.creates, plan.updates, self._created, self._held
         for key, entry in entries:
-            plan.events += entry.events
+            self.stats.events += entry.events
             event = entry.event
             if event.filtered:  # a span output processor dropped it
                 continue
             span = event.span  # processors run here, on the worker thread
+            if entry.created or entry.ended or key in created:
+                # Events held earlier for this span are written (or lost) with this one.
+                plan.events += entry.events + held.pop(key, (span, 0))[1]
             if entry.ended:
                 plan.ended.add(key)
             if entry.created:
-                held.pop(key, None)
                 creates[key] = span
             elif key in created:
                 updates[key] = span
             elif entry.ended:
                 # Its start never reached storage (dropped, or written by another process):
                 # the end snapshot is complete, so write it whole, once.
-                held.pop(key, None)
                 creates[key] = span
             else:
                 if key not in held:
                     self.stats.held += 1
-                held[key] = span  # wait for its end (or a flush) and write it then
-        self.stats.events += plan.events
+                # No row to update yet: wait for its end (or a flush) and write it then.
+                held[key] = (span, held.get(key, (span, 0))[1] + entry.events)
         return plan
 
     def _write_held(self) -> None:
         """Write spans whose updates were held because their row was never created."""
         if not self._held:
             return
-        plan = _Plan(creates=dict(self._held), events=0)
+        plan = _Plan(creates={k: span for k, (span, _) in self._held.items()},
+                     events=sum(n for _, n in self._held.values()))
         self._held.clear()
         self._commit(plan)
 
@@ -355,7 +358,7 @@ class DefaultExporter:
                     self.stats.write_calls += 1
             except Exception as exc:
                 if attempt + 1 >= attempts:
-                    lost = plan.events or len(creates) + len(updates)
+                    lost = plan.events
                     if self._stopping:
                         self._failing_at_shutdown = True
                     self.drops.add(DropReason.RETRY_EXHAUSTED, lost,

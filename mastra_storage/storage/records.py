@@ -232,8 +232,10 @@ def truncate_ms(value: datetime) -> datetime:
 
 def format_iso(value: datetime) -> str:
     """``2026-11-22T02:09:00.093Z``: Mastra's text timestamp format (SQLite, MongoDB)."""
-    value = truncate_ms(value)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    if value.tzinfo is not _UTC:
+        value = truncate_ms(value)
+    # isoformat with a UTC tzinfo ends in "+00:00"; four of these run per stored row.
+    return value.isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def parse_iso(value: str | datetime) -> datetime:

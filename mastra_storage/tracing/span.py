@@ -40,9 +40,18 @@ SETTABLE_ATTRS: frozenset[str] = frozenset({
 
 
 def error_info(exc: BaseException) -> dict[str, Any]:
-    """The span ``error`` payload: message, exception type name and formatted stack."""
-    stack = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return {"message": str(exc), "name": type(exc).__name__, "stack": stack}
+    """The span ``error`` payload: message, exception type name and stack.
+
+    The stack lists ``File "…", line N, in fn`` frames without source lines (like a
+    JavaScript ``Error.stack``): reading source files for every failed span cost 35 µs to
+    over 1 ms on the app's thread, and the file/line pair is what locates the failure.
+    """
+    frames = traceback.StackSummary.extract(traceback.walk_tb(exc.__traceback__),
+                                            lookup_lines=False)
+    lines = ["Traceback (most recent call last):\n"]
+    lines += [f'  File "{f.filename}", line {f.lineno}, in {f.name}\n' for f in frames]
+    lines += traceback.format_exception_only(type(exc), exc)
+    return {"message": str(exc), "name": type(exc).__name__, "stack": "".join(lines)}
 
 
 def _merge(current: Any, new: Any) -> Any:
@@ -235,6 +244,36 @@ class Span:
         return f"<Span {self.name!r} trace={self.trace_id} span={self.span_id}>"
 
 
+def _make_child_builder() -> Any:
+    # Generated once: straight-line slot assignments instead of SpanRecord(**kwargs) plus
+    # a setattr loop (5.7 -> 2.2 µs per span start on the app's thread).
+    from ..storage.records import RECORD_ATTRS
+
+    given = {"trace_id", "span_id", "name", "span_type", "started_at", "is_event"}
+    inherited = {a: a for a in INHERITED_ATTRS}
+    inherited.update({
+        "parent_span_id": "span_id", "parent_entity_type": "entity_type",
+        "parent_entity_id": "entity_id", "parent_entity_name": "entity_name",
+        "parent_entity_version_id": "entity_version_id",
+        "root_entity_type": "root_entity_type", "root_entity_id": "root_entity_id",
+        "root_entity_name": "root_entity_name",
+        "root_entity_version_id": "root_entity_version_id",
+    })
+    lines = ["def build(p, trace_id, span_id, name, span_type, started_at, is_event):",
+             "    r = new(cls)"]
+    lines += [f"    r.{a} = {a}" for a in RECORD_ATTRS if a in given]
+    lines += [f"    r.{a} = None" for a in RECORD_ATTRS if a not in given]
+    lines.append("    if p is not None:")
+    lines += [f"        r.{a} = p.{src}" for a, src in inherited.items()]
+    lines.append("    return r")
+    namespace: dict[str, Any] = {"new": object.__new__, "cls": SpanRecord}
+    exec("\n".join(lines), namespace)  # noqa: S102
+    return namespace["build"]
+
+
+_build_child = _make_child_builder()
+
+
 def child_record(
     parent: SpanRecord | None,
     *,
@@ -245,22 +284,8 @@ def child_record(
     is_event: bool,
 ) -> SpanRecord:
     """A new record with what it inherits from its parent (ids, correlation, entities)."""
-    rec = SpanRecord(
-        trace_id=trace_id, span_id=new_span_id(), name=name, span_type=span_type,
-        started_at=started_at, is_event=is_event,
-    )
-    if parent is not None:
-        rec.parent_span_id = parent.span_id
-        for attr in INHERITED_ATTRS:
-            setattr(rec, attr, getattr(parent, attr))
-        rec.parent_entity_type = parent.entity_type
-        rec.parent_entity_id = parent.entity_id
-        rec.parent_entity_name = parent.entity_name
-        rec.parent_entity_version_id = parent.entity_version_id
-        rec.root_entity_type = parent.root_entity_type
-        rec.root_entity_id = parent.root_entity_id
-        rec.root_entity_name = parent.root_entity_name
-        rec.root_entity_version_id = parent.root_entity_version_id
+    rec: SpanRecord = _build_child(parent, trace_id, new_span_id(), name, span_type,
+                                   started_at, is_event)
     return rec
 
 
