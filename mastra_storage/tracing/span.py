@@ -267,7 +267,7 @@ def _make_child_builder() -> Any:
     lines += [f"        r.{a} = p.{src}" for a, src in inherited.items()]
     lines.append("    return r")
     namespace: dict[str, Any] = {"new": object.__new__, "cls": SpanRecord}
-    exec("\n".join(lines), namespace)  # noqa: S102
+    exec("\n".join(lines), namespace)
     return namespace["build"]
 
 
