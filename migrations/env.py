@@ -18,7 +18,18 @@ opts = {"version_table": version_table, "version_table_schema": schema}
 def run_offline() -> None:
     context.configure(url=config.get_main_option("sqlalchemy.url"), literal_binds=True,
                       dialect_opts={"paramstyle": "named"}, **opts)
+    dialect = context.get_context().dialect
+    if dialect.name == "mssql" and dialect.server_version_info is None:
+        # Offline there is no server to ask: emit SQL for SQL Server 2017+ (NVARCHAR(max),
+        # OFFSET/FETCH), the oldest release whose JSON functions the store relies on.
+        dialect.server_version_info = (14,)
+        dialect._setup_version_attributes()
     with context.begin_transaction():
+        if schema:
+            from mastra_storage.storage.sql.migrate import schema_ddl
+
+            # Before the version table, which lives in the schema too.
+            context.execute(schema_ddl(dialect, schema))
         context.run_migrations()
 
 

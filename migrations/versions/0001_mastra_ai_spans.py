@@ -43,15 +43,26 @@ def upgrade() -> None:
         return
     # Adopt the existing table.
     have = {c["name"] for c in insp.get_columns(TABLE_SPANS, schema=table.schema)}
+    added = []
     for column in table.columns:
         if column.name not in have:
+            # Nullable and without default: existing rows get NULL, never a made-up value
+            # (adopt_ddl backfills what can be derived, e.g. PostgreSQL's …AtZ twins).
             op.add_column(TABLE_SPANS, sa.Column(column.name, column.type, nullable=True),
                           schema=table.schema)
+            added.append(column.name)
+    pk = table.primary_key
+    if pk.columns and not insp.get_pk_constraint(TABLE_SPANS, schema=table.schema).get(
+            "constrained_columns"):
+        # Upserts need the key; this fails (and changes nothing) if the old table holds
+        # duplicate (traceId, spanId) rows, which must then be resolved by hand.
+        op.create_primary_key(pk.name, TABLE_SPANS, [c.name for c in pk.columns],
+                              schema=table.schema)
     names = {ix["name"] for ix in insp.get_indexes(TABLE_SPANS, schema=table.schema)}
     for index in table.indexes:
         if index.name not in names:
             op.execute(sa.schema.CreateIndex(index))
-    for stmt in dialect.adopt_ddl(table):  # type: ignore[attr-defined]
+    for stmt in dialect.adopt_ddl(table, added):  # type: ignore[attr-defined]
         op.execute(stmt)
 
 

@@ -106,6 +106,11 @@ class SqlDialect:
         return SpanRecord(**values)
 
     # ------------------------------------------------------------------ expressions
+    def read_column(self, table: sa.Table, spec: ColumnSpec) -> sa.ColumnElement[Any]:
+        """The expression that selects column ``spec`` (labelled with its name)."""
+        col = table.c[spec.name]
+        return self.read_json(col) if spec.kind == "json" else col
+
     def read_json(self, col: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
         """The expression that selects a JSON column as text (or a driver JSON value)."""
         return col
@@ -131,6 +136,11 @@ class SqlDialect:
                     rows: Sequence[dict[str, Any]]) -> None:
         conn.execute(self.upsert(table), list(rows))
 
+    def update_rows(self, conn: sa.Connection, table: sa.Table, stmt: sa.Executable,
+                    rows: Sequence[dict[str, Any]]) -> None:
+        """Run ``stmt`` (UPDATE … WHERE key = :_traceId/:_spanId) for every row."""
+        conn.execute(stmt, list(rows))
+
     def key_columns(self) -> tuple[str, str]:
         return ("traceId", "spanId")
 
@@ -138,13 +148,33 @@ class SqlDialect:
     def create_ddl(self, table: sa.Table) -> list[Any]:
         """Statements that create the table as Mastra's store does, indexes included."""
         out: list[Any] = [sa.schema.CreateTable(table)]
-        out += [sa.schema.CreateIndex(ix) for ix in sorted(table.indexes, key=lambda i: str(i.name))]
+        out += [sa.schema.CreateIndex(ix)
+                for ix in sorted(table.indexes, key=lambda i: str(i.name))]
         return out + self.extra_ddl(table)
 
     def extra_ddl(self, table: sa.Table) -> list[Any]:
         """Anything beyond table and indexes (PostgreSQL: the timestamps trigger)."""
         return []
 
-    def adopt_ddl(self, table: sa.Table) -> list[Any]:
-        """What an adopted (Mastra-created) table still needs beyond columns and indexes."""
+    def adopt_ddl(self, table: sa.Table, added: Sequence[str] = ()) -> list[Any]:
+        """What an adopted (Mastra-created) table still needs beyond columns and indexes.
+
+        ``added`` names the columns the migration just added to it (e.g. to backfill).
+        """
         return []
+
+
+def dedupe_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per ``(traceId, spanId)``, the last one winning.
+
+    A single statement can't upsert a key twice (PostgreSQL's ON CONFLICT refuses it,
+    MERGE too), and in a batch the later snapshot of a span is the newer one.
+    """
+    if len(rows) < 2:
+        return list(rows)
+    seen: dict[tuple[Any, Any], dict[str, Any]] = {}
+    for row in rows:
+        key = (row["traceId"], row["spanId"])
+        seen.pop(key, None)
+        seen[key] = row
+    return list(seen.values()) if len(seen) != len(rows) else list(rows)

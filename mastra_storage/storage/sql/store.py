@@ -130,7 +130,8 @@ class SQLStore(BaseStore):
             rows.append(row)
         with self.engine.begin() as conn:
             for i in range(0, len(rows), WRITE_CHUNK):
-                conn.execute(self._update, rows[i:i + WRITE_CHUNK])
+                self.dialect.update_rows(conn, self.table, self._update,
+                                         rows[i:i + WRITE_CHUNK])
 
     def batch_delete_traces(self, trace_ids: Sequence[str]) -> int:
         ids = list(dict.fromkeys(trace_ids))

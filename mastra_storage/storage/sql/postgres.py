@@ -1,0 +1,100 @@
+"""PostgreSQL store (psycopg 3 through SQLAlchemy's ``postgresql+psycopg`` dialect).
+
+``create_store("postgresql://user:pw@host/db")`` builds it; options: ``schema=`` (the
+table's schema, created if missing), ``auto_migrate=`` (default ``False``: a server's
+schema is changed by ``mastra-storage migrate URL`` or by passing ``auto_migrate=True``;
+``init()`` then only checks the table is there and says how to create it if not), plus
+``pool_size``/``max_overflow``/``engine_options`` for the connection pool.
+
+Sessions run in UTC (``SET TIME ZONE 'UTC'`` on connect): the contract's trigger writes
+``NOW()`` into the plain ``timestamp`` columns, which is only UTC in a UTC session.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from ...errors import InvalidStoreURLError
+from .postgres_dialect import PostgresDialect
+from .store import SQLStore
+
+DRIVER_SCHEME = "postgresql+psycopg"
+
+
+def engine_url(url: str | sa.URL) -> sa.URL:
+    """``postgresql://`` / ``postgres://`` / ``postgresql+psycopg://`` → psycopg 3's URL."""
+    if isinstance(url, sa.URL):
+        parsed = url
+    else:
+        text = url.strip()
+        scheme, sep, rest = text.partition("://")
+        if not sep:
+            raise InvalidStoreURLError(f"not a PostgreSQL URL: {url!r}")
+        if scheme.lower() in ("postgresql", "postgres"):
+            text = f"{DRIVER_SCHEME}://{rest}"
+        parsed = sa.make_url(text)
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername=DRIVER_SCHEME)
+    if parsed.drivername != DRIVER_SCHEME:
+        raise InvalidStoreURLError(
+            f"the PostgreSQL store uses psycopg 3: write postgresql://… (or "
+            f"{DRIVER_SCHEME}://…), not {parsed.drivername}://…")
+    return parsed
+
+
+def make_engine(url: str | sa.URL, *, pool_size: int = 5, max_overflow: int = 10,
+                **engine_options: Any) -> sa.Engine:
+    engine = sa.create_engine(
+        engine_url(url), pool_size=pool_size, max_overflow=max_overflow,
+        pool_pre_ping=True, **engine_options,
+    )
+
+    @sa.event.listens_for(engine, "connect")
+    def _utc_session(dbapi_conn: Any, _record: Any) -> None:
+        # A plain SET is undone by a rollback of the transaction it ran in: commit it.
+        dbapi_conn.execute("SET TIME ZONE 'UTC'")
+        dbapi_conn.commit()
+
+    return engine
+
+
+class PostgresStore(SQLStore):
+    """The ``mastra_ai_spans`` table in PostgreSQL, shared with Mastra's ``@mastra/pg``."""
+
+    def __init__(
+        self,
+        url: str | sa.URL | None = None,
+        *,
+        engine: sa.Engine | None = None,
+        schema: str | None = None,
+        auto_migrate: bool = False,
+        pool_size: int = 5,
+        max_overflow: int = 10,
+        engine_options: dict[str, Any] | None = None,
+    ) -> None:
+        if engine is None:
+            if url is None:
+                raise ValueError("PostgresStore needs a URL or an engine")
+            engine = make_engine(url, pool_size=pool_size, max_overflow=max_overflow,
+                                 **(engine_options or {}))
+        elif engine.dialect.name != "postgresql":
+            raise ValueError(f"PostgresStore needs a PostgreSQL engine, got {engine.dialect.name}")
+        super().__init__(engine, PostgresDialect(), schema=schema, auto_migrate=auto_migrate)
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> PostgresStore:
+        return cls(url, **options)
+
+    def init(self) -> None:
+        with self._init_lock:
+            if self._initialised:
+                return
+            from .migrate import require_table, upgrade
+
+            if self.auto_migrate:
+                upgrade(self.engine, schema=self.schema)
+            else:
+                require_table(self.engine, self.schema)
+            self._initialised = True

@@ -1,0 +1,385 @@
+"""PostgreSQL: the contract's table (``jsonb``, ``timestamp`` + ``…AtZ`` ``timestamptz`` twins,
+the ``trigger_set_timestamps()`` trigger, btree + GIN indexes), as ``@mastra/pg`` creates it.
+
+Decisions that keep the table shared with Mastra's own store:
+
+* Names follow Mastra: the primary key is ``<schema>_mastra_ai_spans_traceid_spanid_pk``
+  (``public_…`` when no schema is given); index names are unprefixed in ``public`` and
+  prefixed with ``<schema>_`` elsewhere; every name is cut to PostgreSQL's 63 bytes.
+* Every write fills both timestamp columns: the plain ``timestamp`` ones hold naive UTC,
+  the ``…AtZ`` twins the same instant as ``timestamptz`` (``endedAtZ`` is NULL while the
+  span runs — Mastra's reader selects the ``…Z`` columns, so a default ``now()`` there
+  would make a running span look ended).
+* The trigger overwrites ``createdAt``/``updatedAt`` (and twins) with ``NOW()``, as
+  Mastra's does; it is kept.
+* Reads prefer the ``…AtZ`` twin (unambiguous whatever the writer's session time zone),
+  falling back to the plain column read as UTC.
+* JSON goes through :mod:`..jsonsafe` first (jsonb refuses ``\\u0000`` and NaN), is sent
+  as text and cast to ``jsonb`` by the server; the driver decodes ``jsonb`` on the way out.
+* Text parameters have NUL replaced by U+FFFD (PostgreSQL text refuses NUL), so stored
+  text and filter values follow the same rule.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.sql.elements import ColumnElement
+
+from ..jsonsafe import dumps, to_jsonable
+from ..records import TABLE_SPANS, ColumnSpec, SpanRecord, truncate_ms
+from .dialect import SqlDialect, dedupe_rows
+
+MAX_IDENTIFIER_BYTES = 63
+TRIGGER_NAME = f"{TABLE_SPANS}_timestamps"
+TRIGGER_FUNCTION = "trigger_set_timestamps"
+# (plain column, timestamptz twin, SpanRecord attribute)
+TZ_TWINS: tuple[tuple[str, str, str], ...] = (
+    ("startedAt", "startedAtZ", "started_at"),
+    ("endedAt", "endedAtZ", "ended_at"),
+    ("createdAt", "createdAtZ", "created_at"),
+    ("updatedAt", "updatedAtZ", "updated_at"),
+)
+_TWIN_OF = {plain: twin for plain, twin, _ in TZ_TWINS}
+_PREPARER = postgresql.dialect().identifier_preparer  # type: ignore[no-untyped-call]
+# Never rewritten by an upsert or an update: the key and the insert time.
+_KEEP = frozenset({"traceId", "spanId", "createdAt", "createdAtZ"})
+
+
+class PGText(sa.types.TypeDecorator[str]):
+    """``text`` whose bound values never carry NUL (PostgreSQL rejects it)."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: sa.Dialect) -> Any:
+        if isinstance(value, str) and "\x00" in value:
+            return value.replace("\x00", "\ufffd")
+        return value
+
+
+class JsonbText(sa.types.UserDefinedType[Any]):
+    """A ``jsonb`` column bound as already-serialised JSON text (``CAST(:p AS JSONB)``).
+
+    Serialisation is ours (:func:`..jsonsafe.dumps`), so the driver never re-encodes the
+    value; on the way out psycopg decodes ``jsonb`` into Python values.
+    """
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "JSONB"
+
+    def bind_expression(self, bindvalue: Any) -> Any:
+        return sa.cast(bindvalue, postgresql.JSONB)
+
+
+def pg_name(name: str) -> str:
+    """Cut an identifier to PostgreSQL's limit (what the server would do, minus the notice)."""
+    raw = name.encode("utf-8")
+    if len(raw) <= MAX_IDENTIFIER_BYTES:
+        return name
+    return raw[:MAX_IDENTIFIER_BYTES].decode("utf-8", "ignore")
+
+
+def _utc_naive(value: datetime) -> datetime:
+    return truncate_ms(value).replace(tzinfo=None)
+
+
+class PostgresDialect(SqlDialect):
+    name = "postgresql"
+    provider = "postgres"
+    # How batches are written: "values" (SQLAlchemy's multi-row INSERT … VALUES … ON
+    # CONFLICT / executemany UPDATE), "copy" (COPY into a temporary staging table, then one
+    # INSERT … SELECT … ON CONFLICT / UPDATE … FROM), or "auto": copy from copy_threshold
+    # rows on. Measured in docs/sql-servers.md: COPY is ~1.8x faster at 1000 rows, about
+    # even at 50-100, and its extra round trips don't pay for a handful of rows.
+    bulk_method: str = "auto"
+    copy_threshold: int = 50
+
+    # ------------------------------------------------------------------ schema
+    def column_type(self, spec: ColumnSpec) -> sa.types.TypeEngine[Any]:
+        if spec.kind == "json":
+            return JsonbText()
+        if spec.kind == "timestamp":
+            return postgresql.TIMESTAMP(timezone=False)
+        if spec.kind == "bool":
+            return sa.Boolean()
+        return PGText()
+
+    def extra_columns(self) -> list[sa.Column[Any]]:
+        return [
+            sa.Column(twin, postgresql.TIMESTAMP(timezone=True), nullable=True,
+                      server_default=sa.text("now()"))
+            for _, twin, _ in TZ_TWINS
+        ]
+
+    @staticmethod
+    def pk_name(schema: str | None) -> str:
+        return pg_name(f"{schema or 'public'}_{TABLE_SPANS}_traceid_spanid_pk")
+
+    @staticmethod
+    def index_prefix(schema: str | None) -> str:
+        return "" if schema in (None, "public") else f"{schema}_"
+
+    def build_table(self, metadata: sa.MetaData, schema: str | None = None) -> sa.Table:
+        table = super().build_table(metadata, schema)
+        table.append_constraint(
+            sa.PrimaryKeyConstraint("traceId", "spanId", name=self.pk_name(schema)))
+        p = self.index_prefix(schema) + TABLE_SPANS
+        c = table.c
+        sa.Index(pg_name(f"{p}_entitytype_entityid_idx"), c.entityType, c.entityId)
+        sa.Index(pg_name(f"{p}_entitytype_entityname_idx"), c.entityType, c.entityName)
+        sa.Index(pg_name(f"{p}_metadata_gin_idx"), c.metadata, postgresql_using="gin")
+        sa.Index(pg_name(f"{p}_name_idx"), c.name)
+        sa.Index(pg_name(f"{p}_orgid_userid_idx"), c.organizationId, c.userId)
+        sa.Index(pg_name(f"{p}_parentspanid_startedat_idx"), c.parentSpanId, c.startedAt.desc())
+        sa.Index(pg_name(f"{p}_root_spans_idx"), c.startedAt.desc(),
+                 postgresql_where=c.parentSpanId.is_(None))
+        sa.Index(pg_name(f"{p}_spantype_startedat_idx"), c.spanType, c.startedAt.desc())
+        sa.Index(pg_name(f"{p}_tags_gin_idx"), c.tags, postgresql_using="gin")
+        sa.Index(pg_name(f"{p}_traceid_startedat_idx"), c.traceId, c.startedAt.desc())
+        return table
+
+    # ------------------------------------------------------------------ row codec
+    def encode_timestamp(self, value: datetime | None) -> Any:
+        return _utc_naive(value) if value is not None else None
+
+    def decode_timestamp(self, value: Any) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, datetime):
+            return truncate_ms(value)  # naive = UTC; aware converted to UTC
+        return super().decode_timestamp(value)
+
+    def decode_json(self, value: Any) -> Any:
+        return value  # psycopg already decoded jsonb
+
+    def encode(self, record: SpanRecord) -> dict[str, Any]:
+        row = super().encode(record)
+        for _, twin, attr in TZ_TWINS:
+            value = getattr(record, attr)
+            row[twin] = truncate_ms(value) if value is not None else None
+        return row
+
+    def read_column(self, table: sa.Table, spec: ColumnSpec) -> sa.ColumnElement[Any]:
+        twin = _TWIN_OF.get(spec.name)
+        if twin is None or twin not in table.c:
+            return super().read_column(table, spec)
+        plain = table.c[spec.name]
+        as_utc = sa.func.timezone(sa.literal_column("'UTC'"), plain)
+        return sa.case(
+            (plain.is_(None), sa.null()),
+            else_=sa.func.coalesce(table.c[twin], as_utc),
+        ).label(spec.name)
+
+    def timestamp_param(self, value: datetime) -> Any:
+        return _utc_naive(value)
+
+    # ------------------------------------------------------------------ expressions
+    def json_has_key_value(
+        self, col: sa.ColumnElement[Any], key: str, value: Any
+    ) -> ColumnElement[bool]:
+        # Containment uses the GIN index; it is exact for scalars (JSON true is not 1),
+        # but partial for objects/arrays, so those also need the value to be equal.
+        value = to_jsonable(value)
+        probe, _ = dumps({key: value})
+        cond: ColumnElement[bool] = col.op("@>", is_comparison=True)(
+            sa.bindparam(None, probe, type_=JsonbText()))
+        if isinstance(value, (dict, list)):
+            text, _ = dumps(value)
+            member = col.op("->", return_type=JsonbText())(
+                sa.bindparam(None, key, type_=PGText()))
+            cond = cond & member.op("=", is_comparison=True)(
+                sa.bindparam(None, text, type_=JsonbText()))
+        return cond
+
+    def json_array_contains(self, col: sa.ColumnElement[Any], item: str) -> ColumnElement[bool]:
+        probe, _ = dumps([item])
+        return col.op("@>", is_comparison=True)(sa.bindparam(None, probe, type_=JsonbText()))
+
+    def upsert(self, table: sa.Table) -> sa.Executable:
+        stmt = postgresql.insert(table)
+        return stmt.on_conflict_do_update(
+            index_elements=["traceId", "spanId"],
+            set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in _KEEP},
+        )
+
+    def upsert_rows(self, conn: sa.Connection, table: sa.Table,
+                    rows: Sequence[dict[str, Any]]) -> None:
+        rows = dedupe_rows(rows)
+        method = self.bulk_method
+        if method == "auto":
+            method = "copy" if len(rows) >= self.copy_threshold else "values"
+        if method == "copy":
+            self._upsert_copy(conn, table, rows)
+        else:
+            conn.execute(self.upsert(table), rows)
+
+    def update_rows(self, conn: sa.Connection, table: sa.Table, stmt: sa.Executable,
+                    rows: Sequence[dict[str, Any]]) -> None:
+        rows = dedupe_rows(rows)
+        method = self.bulk_method
+        if method == "auto":
+            method = "copy" if len(rows) >= self.copy_threshold else "values"
+        if method == "copy":
+            self._update_copy(conn, table, rows)
+        else:
+            conn.execute(stmt, rows)
+
+    @contextmanager
+    def _driver_errors(self, sql: str) -> Iterator[None]:
+        """Raise psycopg errors from the raw-cursor paths as SQLAlchemy's, like every
+        other statement of the store (e.g. ``sa.exc.IntegrityError``)."""
+        import psycopg
+
+        try:
+            yield
+        except psycopg.Error as exc:
+            raise sa.exc.DBAPIError.instance(sql, None, exc, psycopg.Error) from exc
+
+    def _stage(self, conn: sa.Connection, table: sa.Table,
+               rows: Sequence[dict[str, Any]]) -> tuple[Any, str, list[str]]:
+        """COPY ``rows`` into this session's staging table: (cursor, its name, columns)."""
+        names = [c.name for c in table.columns]
+        quote = conn.dialect.identifier_preparer.quote
+        cols = ", ".join(quote(n) for n in names)
+        target = self._qualified(table.schema, table.name)
+        stage = stage_table(target, names)
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        cur = raw.cursor()
+        sql = f"COPY {stage} ({cols}) FROM STDIN"
+        with self._driver_errors(sql):
+            cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} "
+                        f"(LIKE {target} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+            with cur.copy(sql) as copy:
+                for row in rows:
+                    copy.write_row([row[n] for n in names])
+        return cur, stage, names
+
+    def _update_copy(self, conn: sa.Connection, table: sa.Table,
+                     rows: Sequence[dict[str, Any]]) -> None:
+        """COPY into the staging table, then one UPDATE … FROM it."""
+        quote = conn.dialect.identifier_preparer.quote
+        target = self._qualified(table.schema, table.name)
+        cur, stage, names = self._stage(conn, table, rows)
+        with cur:
+            sets = ", ".join(f"{quote(n)} = s.{quote(n)}" for n in names if n not in _KEEP)
+            sql = (f"UPDATE {target} AS t SET {sets} FROM {stage} AS s "
+                   'WHERE t."traceId" = s."traceId" AND t."spanId" = s."spanId"')
+            with self._driver_errors(sql):
+                cur.execute(sql)
+                cur.execute(f"TRUNCATE {stage}")
+
+    def _upsert_copy(self, conn: sa.Connection, table: sa.Table,
+                     rows: Sequence[dict[str, Any]]) -> None:
+        """COPY into the staging table, then one INSERT … SELECT … ON CONFLICT."""
+        quote = conn.dialect.identifier_preparer.quote
+        target = self._qualified(table.schema, table.name)
+        cur, stage, names = self._stage(conn, table, rows)
+        with cur:
+            cols = ", ".join(quote(n) for n in names)
+            sets = ", ".join(f"{quote(n)} = EXCLUDED.{quote(n)}" for n in names
+                             if n not in _KEEP)
+            sql = (f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {stage} "
+                   f'ON CONFLICT ("traceId", "spanId") DO UPDATE SET {sets}')
+            with self._driver_errors(sql):
+                cur.execute(sql)
+                # Chunks may share a transaction: empty the stage for the next one.
+                cur.execute(f"TRUNCATE {stage}")
+
+    # ------------------------------------------------------------------ migrations
+    def function_ddl(self, schema: str | None) -> sa.TextClause:
+        fn = self._qualified(schema, TRIGGER_FUNCTION)
+        sets_insert = "\n".join(
+            f'        NEW."{c}" = NOW();'
+            for c in ("createdAt", "updatedAt", "createdAtZ", "updatedAtZ"))
+        return sa.text(
+            f"CREATE OR REPLACE FUNCTION {fn}()\n"
+            " RETURNS trigger\n"
+            " LANGUAGE plpgsql\n"
+            "AS $function$\n"
+            "BEGIN\n"
+            "    IF TG_OP = 'INSERT' THEN\n"
+            f"{sets_insert}\n"
+            "    ELSIF TG_OP = 'UPDATE' THEN\n"
+            '        NEW."updatedAt" = NOW();\n'
+            '        NEW."updatedAtZ" = NOW();\n'
+            '        NEW."createdAt" = OLD."createdAt";\n'
+            '        NEW."createdAtZ" = OLD."createdAtZ";\n'
+            "    END IF;\n"
+            "    RETURN NEW;\n"
+            "END;\n"
+            "$function$"
+        )
+
+    def trigger_ddl(self, table: sa.Table) -> sa.TextClause:
+        return sa.text(
+            f"CREATE TRIGGER {TRIGGER_NAME} BEFORE INSERT OR UPDATE ON "
+            f"{self._qualified(table.schema, table.name)} FOR EACH ROW EXECUTE FUNCTION "
+            f"{self._qualified(table.schema, TRIGGER_FUNCTION)}()"
+        )
+
+    def extra_ddl(self, table: sa.Table) -> list[Any]:
+        return [self.function_ddl(table.schema), self.trigger_ddl(table)]
+
+    def adopt_ddl(self, table: sa.Table, added: Sequence[str] = ()) -> list[Any]:
+        """For a table Mastra created: backfill twins we just added, ensure the trigger."""
+        out: list[Any] = []
+        qualified = self._qualified(table.schema, table.name)
+        backfill = [(plain, twin) for plain, twin, _ in TZ_TWINS if twin in added]
+        if backfill:
+            sets = ", ".join(f'"{twin}" = "{plain}" AT TIME ZONE \'UTC\''
+                             for plain, twin in backfill)
+            # Without the trigger: a backfill is not an update of the spans.
+            out.append(sa.text(_if_trigger(table, TRIGGER_NAME,
+                                           f"ALTER TABLE {qualified} DISABLE TRIGGER "
+                                           f"{TRIGGER_NAME}")))
+            out.append(sa.text(f"UPDATE {qualified} SET {sets}"))
+            # Defaults only now: adding them with the column would have stamped every
+            # existing row with the migration's time.
+            out += [sa.text(f'ALTER TABLE {qualified} ALTER COLUMN "{twin}" SET DEFAULT now()')
+                    for _, twin in backfill]
+            out.append(sa.text(_if_trigger(table, TRIGGER_NAME,
+                                           f"ALTER TABLE {qualified} ENABLE TRIGGER "
+                                           f"{TRIGGER_NAME}")))
+        out.append(self.function_ddl(table.schema))
+        create = self.trigger_ddl(table).text
+        out.append(sa.text(_if_trigger(table, TRIGGER_NAME, create, negate=True)))
+        return out
+
+    @staticmethod
+    def _qualified(schema: str | None, name: str) -> str:
+        quote = _PREPARER.quote
+        return f"{quote(schema)}.{quote(name)}" if schema else quote(name)
+
+
+def _if_trigger(table: sa.Table, trigger: str, statement: str, negate: bool = False) -> str:
+    """A DO block running ``statement`` only if the trigger exists (or not, ``negate``)."""
+    rel = PostgresDialect._qualified(table.schema, table.name).replace("'", "''")
+    test = "NOT EXISTS" if negate else "EXISTS"
+    return (
+        "DO $do$ BEGIN\n"
+        f"  IF {test} (SELECT 1 FROM pg_trigger WHERE tgname = '{trigger}' "
+        f"AND tgrelid = '{rel}'::regclass) THEN\n"
+        f"    {statement};\n"
+        "  END IF;\n"
+        "END $do$"
+    )
+
+
+def stage_table(target: str, names: Sequence[str]) -> str:
+    """This session's temporary staging table for ``target`` with exactly ``names``.
+
+    The name carries a hash of both, so a pooled connection whose staging table predates
+    a migration (or serves another schema) never COPYs into the wrong shape.
+    """
+    digest = zlib.crc32(("|".join([target, *names])).encode("utf-8"))
+    return f"{TABLE_SPANS}_stage_{digest:08x}"

@@ -1,0 +1,296 @@
+"""MSSQL without a server: the exact SQL the store emits, compiled for SQL Server 2022 by
+SQLAlchemy's mssql+pyodbc dialect, the row codec, URLs, and the ODBC driver stack.
+
+The same store runs against a real SQL Server in ``nox -s tests-mssql`` (the shared suite
+with ``MASTRA_TEST_MSSQL_URL`` from docker-compose.test.yml).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.dialects.mssql import pyodbc as mssql_pyodbc
+
+from mastra_storage.errors import InvalidStoreURLError
+from mastra_storage.storage import TracesFilter, TracesOrderBy
+from mastra_storage.storage.records import COLUMNS, Pagination, SpanRecord
+from mastra_storage.storage.sql.migrate import offline_sql
+from mastra_storage.storage.sql.mssql_dialect import MSSQLDialect
+
+from .factories import at, full_span, sid, span, tid
+
+pyodbc = pytest.importorskip("pyodbc", reason="the mssql extra (pyodbc) is not installed")
+
+from mastra_storage.storage.sql.mssql import (  # noqa: E402 - needs pyodbc
+    MSSQLStore,
+    NoODBCDriverError,
+    engine_url,
+    pick_driver,
+)
+
+HOSTILE = "x'); DROP TABLE mastra_ai_spans; --"
+
+
+def sql_server_2022() -> Any:
+    dialect = mssql_pyodbc.dialect()
+    dialect.server_version_info = (16,)
+    dialect._setup_version_attributes()
+    dialect._supports_nvarchar_max = True
+    return dialect
+
+
+def compile_(stmt: Any) -> Any:
+    return stmt.compile(dialect=sql_server_2022())
+
+
+def flat(sql: Any) -> str:
+    return re.sub(r"\s+", " ", str(sql)).strip()
+
+
+@pytest.fixture
+def store() -> Any:
+    # A real engine object, never connected: these tests only compile statements.
+    engine = sa.create_engine("mssql+pyodbc://sa:pw@127.0.0.1:1/mastra?driver=FreeTDS")
+    s = MSSQLStore(engine=engine, schema="obs")
+    yield s
+    s.close()
+
+
+# ----------------------------------------------------------------------- driver stack
+
+def test_pyodbc_loads_a_sql_server_odbc_driver() -> None:
+    drivers = pyodbc.drivers()
+    usable = [d for d in drivers if d == "FreeTDS" or "SQL Server" in d]
+    assert usable, (f"pyodbc sees no SQL Server driver ({drivers}): apt-get install unixodbc "
+                    "tdsodbc (FreeTDS) or Microsoft's msodbcsql18")
+    assert pick_driver(drivers) in usable
+
+
+def test_driver_reaches_the_network_layer() -> None:
+    """The driver really loads and speaks TDS: an unreachable server is a DBAPI error."""
+    port = _closed_port()
+    store = MSSQLStore(f"mssql+pyodbc://sa:pw@127.0.0.1:{port}/mastra?LoginTimeout=3",
+                       auto_migrate=True)
+    try:
+        with pytest.raises(sa.exc.DBAPIError):
+            store.init()
+    finally:
+        store.close()
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_url_gets_a_driver_and_fast_executemany_only_with_microsofts() -> None:
+    ms = engine_url("mssql+pyodbc://u:p@h:1433/db",
+                    available=["FreeTDS", "ODBC Driver 18 for SQL Server"])
+    assert ms.query["driver"] == "ODBC Driver 18 for SQL Server"
+    tds = engine_url("mssql+pyodbc://u:p@h:1433/db", available=["FreeTDS"])
+    assert tds.query == {"driver": "FreeTDS", "TDS_Version": "7.4"}
+    explicit = engine_url("mssql+pyodbc://u:p@h/db?driver=Custom+Driver", available=[])
+    assert explicit.query["driver"] == "Custom Driver"
+    raw = engine_url("mssql+pyodbc:///?odbc_connect=DSN%3Dx", available=[])
+    assert "driver" not in raw.query
+    with pytest.raises(NoODBCDriverError, match="tdsodbc"):
+        engine_url("mssql+pyodbc://u:p@h/db", available=["PostgreSQL Unicode"])
+    with pytest.raises(InvalidStoreURLError):
+        engine_url("mssql+pymssql://u:p@h/db", available=["FreeTDS"])
+
+    fast = MSSQLStore("mssql+pyodbc://u:p@h/db?driver=ODBC+Driver+18+for+SQL+Server")
+    slow = MSSQLStore("mssql+pyodbc://u:p@h/db?driver=FreeTDS")
+    try:
+        assert fast.engine.dialect.fast_executemany is True  # type: ignore[attr-defined]
+        assert slow.engine.dialect.fast_executemany is False  # type: ignore[attr-defined]
+        assert fast.provider == "mssql" and fast.auto_migrate is False
+    finally:
+        fast.close()
+        slow.close()
+
+
+# ----------------------------------------------------------------------- DDL
+
+def test_create_table_ddl(store: MSSQLStore) -> None:
+    ddl = [flat(compile_(s)) for s in store.dialect.create_ddl(store.table)]
+    create = ddl[0]
+    assert create.startswith("CREATE TABLE obs.mastra_ai_spans (")
+    for c in COLUMNS:
+        col = re.search(rf"(\[{c.name}\]|\b{c.name}\b) (\w+(?:\(\w+\))?) (NOT NULL|NULL)", create)
+        assert col is not None, c.name
+        want = {"timestamp": "DATETIME2(7)", "bool": "BIT",
+                "json": "NVARCHAR(max)"}.get(c.kind) or (
+            "NVARCHAR(100)" if c.indexed else "NVARCHAR(max)")
+        assert col.group(2) == want, c.name
+        assert col.group(3) == ("NULL" if c.nullable else "NOT NULL"), c.name
+    assert "Z]" not in create and "AtZ" not in create  # no timestamptz twins in SQL Server
+    assert create.endswith(
+        "CONSTRAINT obs_mastra_ai_spans_traceid_spanid_pk PRIMARY KEY ([traceId], [spanId]) )")
+    assert ddl[1:] == [
+        "CREATE INDEX obs_mastra_ai_spans_entitytype_entityid_idx ON obs.mastra_ai_spans "
+        "([entityType], [entityId])",
+        "CREATE INDEX obs_mastra_ai_spans_entitytype_entityname_idx ON obs.mastra_ai_spans "
+        "([entityType], [entityName])",
+        "CREATE INDEX obs_mastra_ai_spans_name_idx ON obs.mastra_ai_spans (name)",
+        "CREATE INDEX obs_mastra_ai_spans_orgid_userid_idx ON obs.mastra_ai_spans "
+        "([organizationId], [userId])",
+        "CREATE INDEX obs_mastra_ai_spans_parentspanid_startedat_idx ON obs.mastra_ai_spans "
+        "([parentSpanId], [startedAt] DESC)",
+        "CREATE INDEX obs_mastra_ai_spans_root_spans_idx ON obs.mastra_ai_spans "
+        "([startedAt] DESC) WHERE [parentSpanId] IS NULL",
+        "CREATE INDEX obs_mastra_ai_spans_spantype_startedat_idx ON obs.mastra_ai_spans "
+        "([spanType], [startedAt] DESC)",
+        "CREATE INDEX obs_mastra_ai_spans_traceid_startedat_idx ON obs.mastra_ai_spans "
+        "([traceId], [startedAt] DESC)",
+    ]
+
+
+def test_default_schema_names_are_unprefixed() -> None:
+    table = MSSQLDialect().build_table(sa.MetaData())
+    assert table.schema is None
+    assert table.primary_key.name == "mastra_ai_spans_traceid_spanid_pk"
+    assert {ix.name for ix in table.indexes} == {
+        f"mastra_ai_spans_{n}_idx" for n in (
+            "entitytype_entityid", "entitytype_entityname", "name", "orgid_userid",
+            "parentspanid_startedat", "root_spans", "spantype_startedat", "traceid_startedat")}
+
+
+def test_offline_migration_script() -> None:
+    script = offline_sql("mssql+pyodbc://sa:pw@db.example:1433/mastra?driver=FreeTDS",
+                         schema="obs")
+    text = flat(script)
+    assert text.index("IF SCHEMA_ID(N'obs') IS NULL EXEC(N'CREATE SCHEMA obs')") \
+        < text.index("CREATE TABLE obs.mastra_storage_alembic_version")
+    assert "CREATE TABLE obs.mastra_ai_spans (" in text
+    assert "[traceId] NVARCHAR(100) NOT NULL" in text and "input NVARCHAR(max) NULL" in text
+    assert "CREATE INDEX obs_mastra_ai_spans_root_spans_idx" in text
+    assert "USING gin" not in text and "TRIGGER" not in text
+    assert "INSERT INTO obs.mastra_storage_alembic_version" in text and "'0001'" in text
+    assert script.count("\nGO\n") >= 10  # batches for sqlcmd
+
+
+# ----------------------------------------------------------------------- writes
+
+def test_upsert_is_a_holdlock_merge_on_the_key(store: MSSQLStore) -> None:
+    compiled = compile_(store._upsert)
+    sql = flat(compiled)
+    names = [c.name for c in store.table.columns]
+    assert sql.startswith("MERGE INTO obs.mastra_ai_spans WITH (HOLDLOCK) AS t USING (SELECT "
+                          "CAST(:traceId AS NVARCHAR(100)) AS [traceId], "
+                          "CAST(:spanId AS NVARCHAR(100)) AS [spanId], "
+                          "CAST(:name AS NVARCHAR(100)) AS name, ")
+    assert "CAST(:isEvent AS BIT) AS [isEvent]" in sql
+    assert "CAST(:startedAt AS DATETIME2(7)) AS [startedAt]" in sql
+    assert "CAST(:input AS NVARCHAR(max)) AS input" in sql
+    assert ") AS s ON " in sql
+    assert "ON t.[traceId] = s.[traceId] AND t.[spanId] = s.[spanId]" in sql
+    assert sql.endswith(");")
+    update = sql[sql.index("WHEN MATCHED THEN UPDATE SET"):sql.index("WHEN NOT MATCHED")]
+    for n in names:
+        present = f"= s.[{n}]" in update or f"= s.{n}" in update
+        assert present == (n not in ("traceId", "spanId", "createdAt")), n
+    insert = sql[sql.index("WHEN NOT MATCHED THEN INSERT"):]
+    assert all(f"s.[{n}]" in insert or f"s.{n}" in insert for n in names)
+    assert sorted(compiled.binds) == sorted(names)  # one typed parameter per column
+    types = {n: type(compiled.binds[n].type).__name__ for n in names}
+    assert types["startedAt"] == "DATETIME2" and types["isEvent"] == "BIT"
+    assert types["traceId"] == "NVARCHAR" and types["input"] == "NVARCHAR"
+
+
+def test_update_statement(store: MSSQLStore) -> None:
+    sql = flat(compile_(store._update))
+    assert sql.startswith("UPDATE obs.mastra_ai_spans SET name=:name,")
+    assert "[createdAt]" not in sql and "[updatedAt]=:updatedAt" in sql
+    assert sql.endswith("WHERE obs.mastra_ai_spans.[traceId] = :_traceId AND "
+                        "obs.mastra_ai_spans.[spanId] = :_spanId")
+
+
+def test_row_codec() -> None:
+    d = MSSQLDialect()
+    rec = full_span(tid(), sid()).copy(
+        name="n" * 150, created_at=at(0), updated_at=at(1),
+        started_at=datetime(2026, 11, 22, 3, 9, 0, 93456, tzinfo=timezone.utc))
+    row = d.encode(rec)
+    assert row["name"] == "n" * 100  # NVARCHAR(100): cut, not rejected
+    assert row["startedAt"] == datetime(2026, 11, 22, 3, 9, 0, 93000)  # naive UTC, ms
+    assert row["isEvent"] is False
+    assert row["input"].startswith('{"messages":[{"role":"user","content":"héllo 😀"}]')
+    assert row["resourceId"] == "res-1"
+    back = d.decode(row)
+    assert back.started_at.tzinfo is not None and back.started_at == at(0).replace(
+        hour=3, minute=9, second=0, microsecond=93000, day=22)
+    assert back.input == rec.input and back.tags == ["prod", "vip"]
+    nan = d.encode(span(tid(), sid(), input={"v": float("nan"), "s": "a\x00b"}))
+    assert nan["input"] == '{"v":"NaN","s":"a\ufffdb"}'
+    assert isinstance(d.decode({"isEvent": 1, "traceId": "t", "spanId": "s", "name": "n",
+                                "spanType": "x", "startedAt": datetime(2026, 1, 1)}),
+                      SpanRecord)
+
+
+# ----------------------------------------------------------------------- reads & filters
+
+def test_every_filter_compiles_to_bound_parameters(store: MSSQLStore) -> None:
+    f = TracesFilter(
+        started_from=at(0), started_to=at(9), ended_from=at(1), ended_to=at(8),
+        span_type=HOSTILE, entity_type=HOSTILE, entity_id=HOSTILE, entity_name=HOSTILE,
+        user_id=HOSTILE, organization_id=HOSTILE, resource_id=HOSTILE, run_id=HOSTILE,
+        session_id=HOSTILE, thread_id=HOSTILE, request_id=HOSTILE, environment=HOSTILE,
+        source=HOSTILE, service_name=HOSTILE, status="error", has_child_error=True,
+        tags=[HOSTILE, "prod"], metadata={HOSTILE: HOSTILE, "$.x": 1, "b": True, "o": {"k": 1},
+                                          "z": None},
+        scope={"core'": HOSTILE})
+    compiled = compile_(sa.select(store.table.c.traceId).where(
+        *store._conditions(f, store.table)))
+    sql = str(compiled)
+    assert HOSTILE not in sql and "DROP" not in sql and "$.x" not in sql and "core'" not in sql
+    assert "JSON_VALUE" not in sql  # no JSON path is ever built from user input
+    assert sql.count("OPENJSON(obs.mastra_ai_spans.tags)") == 2
+    assert sql.count("OPENJSON(obs.mastra_ai_spans.metadata)") == 5
+    assert sql.count("OPENJSON(obs.mastra_ai_spans.scope)") == 1
+    assert "TRY_CONVERT(FLOAT, oj.[value])" in sql
+    params = compiled.params
+    assert sum(v == HOSTILE for v in params.values()) == 14 + 1 + 2 + 1  # eq, tags, md, scope
+    assert "$.x" in params.values() and "core'" in params.values()
+    assert datetime(2026, 11, 1, 12, 0, 0, 123000) in params.values()  # naive UTC
+
+
+def test_json_filter_shapes(store: MSSQLStore) -> None:
+    d = store.dialect
+    col = store.table.c.metadata
+
+    def where(expr: Any) -> str:
+        return flat(compile_(expr))
+
+    assert "oj.[type] = :type_1" in where(d.json_has_key_value(col, "k", None))
+    s = compile_(d.json_has_key_value(col, "k", "v"))
+    assert sorted(s.params.values(), key=str) == sorted([1, "k", "v"], key=str)  # string = 1
+    b = compile_(d.json_has_key_value(col, "k", False))
+    assert set(b.params.values()) == {"k", 3, "false"}
+    n = compile_(d.json_has_key_value(col, "k", 3))
+    assert set(n.params.values()) == {"k", 2, 3.0}
+    o = compile_(d.json_has_key_value(col, "k", {"b": 1, "a": [1]}))
+    assert '{"b":1,"a":[1]}' in o.params.values() and "oj.[type] >= :type_1" in flat(o)
+    t = compile_(d.json_array_contains(store.table.c.tags, "prod"))
+    assert set(t.params.values()) == {1, "prod"}
+
+
+def test_paged_list_and_root_lookup(store: MSSQLStore) -> None:
+    t = store.table
+    conds = store._conditions(TracesFilter(), t)
+    page = Pagination(page=2, per_page=10)
+    for order in (TracesOrderBy("startedAt", "DESC"), TracesOrderBy("endedAt", "ASC")):
+        col = t.c.startedAt if order.field == "startedAt" else t.c.endedAt
+        q = sa.select(*store._full_cols).where(*conds).order_by(col).limit(
+            page.per_page).offset(page.offset)
+        sql = flat(compile_(q))
+        assert "OFFSET :param_1 ROWS FETCH FIRST :param_2 ROWS ONLY" in sql
+    root = flat(compile_(sa.select(*store._full_cols).where(
+        t.c.traceId == "x", t.c.parentSpanId.is_(None)).order_by(t.c.startedAt).limit(1)))
+    assert root.startswith("SELECT TOP __[POSTCOMPILE_param_1]")

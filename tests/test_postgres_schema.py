@@ -1,0 +1,344 @@
+"""PostgreSQL schema: what ``upgrade()`` creates IS the contract table, and Mastra's own
+table is adopted in place. Compared on the live catalogue, not on our own DDL text."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from mastra_storage import create_store
+from mastra_storage.storage import TracesFilter
+from mastra_storage.storage.sql.migrate import (
+    VERSION_TABLE,
+    SchemaNotReadyError,
+    current_revision,
+    upgrade,
+)
+from mastra_storage.storage.sql.postgres import PostgresStore, make_engine
+from tests.backends import Provider, selected
+from tests.backends.postgres import fresh_database
+
+from .factories import full_span, sid, span, tid
+
+CONTRACT = Path(__file__).resolve().parents[2] / "shared" / "contract" / \
+    "postgres.mastra_ai_spans.sql"
+if not CONTRACT.exists():  # a checkout with shared/ beside it, or the dev tree
+    CONTRACT = Path("/work/shared/contract/postgres.mastra_ai_spans.sql")
+
+pytestmark = pytest.mark.skipif("postgres" not in selected(),
+                                reason="postgres not in MASTRA_TEST_BACKENDS")
+
+
+@pytest.fixture(scope="module")
+def pg(tmp_path_factory: pytest.TempPathFactory) -> Provider:
+    from tests.conftest import _provider
+
+    return _provider("postgres", tmp_path_factory)
+
+
+@pytest.fixture
+def db(pg: Provider) -> Iterator[str]:
+    with fresh_database(pg.url) as url:
+        yield url
+
+
+def contract_sql() -> str:
+    """The contract DDL, statement for statement; only the function moves first (the
+    catalogue dump lists the trigger before the function it executes)."""
+    if not CONTRACT.exists():
+        pytest.skip(f"contract file not found at {CONTRACT}")
+    sql = CONTRACT.read_text()
+    cut = sql.index("CREATE OR REPLACE FUNCTION")
+    return sql[cut:] + "\n" + sql[:cut]
+
+
+def run_script(url: str, sql: str) -> None:
+    """Run a multi-statement script as psql would (psycopg: one simple-protocol query)."""
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.connection.driver_connection.execute(sql)  # type: ignore[union-attr]
+    finally:
+        engine.dispose()
+
+
+def _norm(text: str | None) -> str | None:
+    return None if text is None else re.sub(r"\s+", " ", text).strip()
+
+
+def catalogue(url: str, schema: str = "public") -> dict[str, Any]:
+    """Columns, primary key, indexes, triggers and the trigger function, normalised."""
+    engine = make_engine(url)
+    rel = f'"{schema}".mastra_ai_spans'
+    try:
+        with engine.connect() as conn:
+            def rows(sql: str, **kw: Any) -> list[tuple[Any, ...]]:
+                return [tuple(r) for r in conn.execute(sa.text(sql), kw)]
+
+            return {
+                "columns": rows(
+                    "SELECT column_name, data_type, is_nullable, column_default "
+                    "FROM information_schema.columns WHERE table_schema = :s AND "
+                    "table_name = 'mastra_ai_spans' ORDER BY ordinal_position", s=schema),
+                "pk": rows("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                           "WHERE conrelid = CAST(:r AS regclass) AND contype = 'p'", r=rel),
+                "constraints": rows("SELECT contype, count(*) FROM pg_constraint WHERE "
+                                    "conrelid = CAST(:r AS regclass) GROUP BY contype "
+                                    "ORDER BY contype", r=rel),
+                "indexes": sorted(rows("SELECT indexname, indexdef FROM pg_indexes WHERE "
+                                       "schemaname = :s AND tablename = 'mastra_ai_spans'",
+                                       s=schema)),
+                "triggers": rows("SELECT tgname, pg_get_triggerdef(oid) FROM pg_trigger "
+                                 "WHERE tgrelid = CAST(:r AS regclass) AND NOT tgisinternal",
+                                 r=rel),
+                "function": _norm(conn.execute(sa.text(
+                    "SELECT pg_get_functiondef(p.oid) FROM pg_proc p JOIN pg_namespace n "
+                    "ON n.oid = p.pronamespace WHERE p.proname = 'trigger_set_timestamps' "
+                    "AND n.nspname = :s"), {"s": schema}).scalar()),
+            }
+    finally:
+        engine.dispose()
+
+
+# ----------------------------------------------------------------------- fresh database
+
+def test_upgrade_on_empty_database_creates_exactly_the_contract_table(pg: Provider) -> None:
+    with fresh_database(pg.url) as mastra_db, fresh_database(pg.url) as our_db:
+        run_script(mastra_db, contract_sql())
+        engine = make_engine(our_db)
+        try:
+            upgrade(engine)
+            assert current_revision(engine) == "0001"
+        finally:
+            engine.dispose()
+        want, got = catalogue(mastra_db), catalogue(our_db)
+    assert len(want["columns"]) == 46 and len(want["indexes"]) == 11
+    for part in ("columns", "pk", "constraints", "indexes", "triggers", "function"):
+        assert got[part] == want[part], part
+
+
+def test_names_follow_mastra_in_a_named_schema(pg: Provider, db: str) -> None:
+    engine = make_engine(db)
+    try:
+        upgrade(engine, schema="obs")
+        assert current_revision(engine, "obs") == "0001"
+        with engine.connect() as conn:
+            assert sa.inspect(conn).has_table(VERSION_TABLE, schema="obs")
+    finally:
+        engine.dispose()
+    got = catalogue(db, "obs")
+    assert got["pk"] == [("obs_mastra_ai_spans_traceid_spanid_pk",
+                          'PRIMARY KEY ("traceId", "spanId")')]
+    names = {name for name, _ in got["indexes"]}
+    assert "obs_mastra_ai_spans_root_spans_idx" in names
+    assert "obs_mastra_ai_spans_metadata_gin_idx" in names
+    assert all(n.startswith("obs_mastra_ai_spans_") for n in names)
+    assert got["triggers"] == [(
+        "mastra_ai_spans_timestamps",
+        "CREATE TRIGGER mastra_ai_spans_timestamps BEFORE INSERT OR UPDATE ON "
+        "obs.mastra_ai_spans FOR EACH ROW EXECUTE FUNCTION obs.trigger_set_timestamps()")]
+
+
+def test_upgrade_twice_is_a_noop(pg: Provider, db: str) -> None:
+    engine = make_engine(db)
+    try:
+        upgrade(engine, schema="twice")
+        before = catalogue(db, "twice")
+        with engine.begin() as conn:
+            conn.execute(sa.text('CREATE TABLE twice.marker (x int)'))  # survives a no-op
+        upgrade(engine, schema="twice")
+        assert catalogue(db, "twice") == before
+        with engine.connect() as conn:
+            versions = conn.execute(sa.text(f"SELECT version_num FROM twice.{VERSION_TABLE}"))
+            assert [r[0] for r in versions] == ["0001"]
+            assert sa.inspect(conn).has_table("marker", schema="twice")
+    finally:
+        engine.dispose()
+
+
+def test_concurrent_upgrades_are_serialised(pg: Provider, db: str) -> None:
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def run() -> None:
+        engine = make_engine(db)
+        try:
+            start.wait()
+            upgrade(engine, schema="race")
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            engine.dispose()
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    assert len(catalogue(db, "race")["indexes"]) == 11
+
+
+# ----------------------------------------------------------------------- adoption
+
+def _mastra_insert(url: str, rows: list[dict[str, Any]], session_tz: str = "UTC") -> None:
+    """Insert rows the way @mastra/pg does: ISO strings, JSON text, both timestamp columns,
+    createdAt/updatedAt left to the trigger, in a session whose time zone may not be UTC."""
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"SET LOCAL TIME ZONE '{session_tz}'"))
+            for row in rows:
+                cols = ", ".join(f'"{k}"' for k in row)
+                vals = ", ".join(f":{k}" for k in row)
+                conn.execute(sa.text(f"INSERT INTO public.mastra_ai_spans ({cols}, \"createdAt\")"
+                                     f" VALUES ({vals}, now())"), row)
+    finally:
+        engine.dispose()
+
+
+def _mastra_row(trace: str, span_id: str, parent: str | None, start: str,
+                end: str | None, **extra: Any) -> dict[str, Any]:
+    return {"traceId": trace, "spanId": span_id, "parentSpanId": parent, "name": "agent run",
+            "spanType": "agent_run", "isEvent": False, "startedAt": start, "endedAt": end,
+            "startedAtZ": start, "endedAtZ": end, **extra}
+
+
+def test_adopts_a_table_created_by_mastra_without_data_loss(pg: Provider, db: str) -> None:
+    run_script(db, contract_sql())
+    t = tid()
+    root, child = sid(), sid()
+    _mastra_insert(db, [
+        _mastra_row(t, root, None, "2026-11-22T02:09:00.093Z", "2026-11-22T02:09:03.500Z",
+                    metadata='{"tier": "gold"}', tags='["prod"]', userId="u-1",
+                    input='{"q": "hi"}'),
+        _mastra_row(t, child, root, "2026-11-22T02:09:01.000Z", None),
+    ], session_tz="America/New_York")
+    before = catalogue(db)
+
+    store = create_store(db, auto_migrate=True)
+    try:
+        assert current_revision(store.engine) == "0001"  # type: ignore[attr-defined]
+        assert catalogue(db) == before  # nothing added, nothing duplicated
+        trace = store.get_trace(t)
+        assert trace is not None and [s.span_id for s in trace.spans] == [root, child]
+        got = trace.spans[0]
+        assert got.started_at == datetime(2026, 11, 22, 2, 9, 0, 93000, tzinfo=timezone.utc)
+        assert got.ended_at == datetime(2026, 11, 22, 2, 9, 3, 500000, tzinfo=timezone.utc)
+        assert got.metadata == {"tier": "gold"} and got.input == {"q": "hi"}
+        assert trace.spans[1].ended_at is None and trace.spans[1].status == "running"
+        # createdAt came from the trigger in a New York session: the plain column holds New
+        # York wall time, the twin the true instant; the store reads the instant.
+        assert got.created_at is not None
+        assert abs((datetime.now(timezone.utc) - got.created_at).total_seconds()) < 600
+        page = store.list_traces(TracesFilter(metadata={"tier": "gold"}, tags=["prod"]))
+        assert [s.trace_id for s in page.spans] == [t]
+        # and our writes land in Mastra's table
+        store.batch_create_spans([span(t, child, parent=root, start=1, end=2, name="tool")])
+        assert store.get_span(t, child).name == "tool"  # type: ignore[union-attr]
+    finally:
+        store.close()
+    engine = make_engine(db)
+    try:
+        upgrade(engine)  # again: a no-op
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM mastra_ai_spans")).scalar() == 2
+            assert conn.execute(sa.text(f"SELECT count(*) FROM {VERSION_TABLE}")).scalar() == 1
+    finally:
+        engine.dispose()
+
+
+def _older_contract() -> str:
+    """The contract as an older @mastra/pg made it: no …AtZ twins, no trigger, no PK."""
+    contract_sql()  # fails clearly if the contract is missing
+    sql = CONTRACT.read_text()
+    sql = re.sub(r',\s*"\w+AtZ" timestamp with time zone DEFAULT now\(\)', "", sql)
+    sql = re.sub(r"ALTER TABLE ONLY public.mastra_ai_spans\s+ADD CONSTRAINT[^;]+;", "", sql)
+    sql = re.sub(r"CREATE TRIGGER[^;]+;", "", sql)
+    sql = sql[:sql.index("CREATE OR REPLACE FUNCTION")]
+    sql = re.sub(r"CREATE INDEX mastra_ai_spans_(metadata|tags)_gin_idx[^;]+;", "", sql)
+    assert "AtZ" not in sql and "TRIGGER" not in sql
+    return sql
+
+
+def test_adopting_an_older_table_adds_and_backfills_what_is_missing(pg: Provider,
+                                                                    db: str) -> None:
+    run_script(db, _older_contract())
+    engine = make_engine(db)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(
+                'INSERT INTO mastra_ai_spans ("traceId", "spanId", name, "spanType", '
+                '"isEvent", "startedAt", "endedAt", "createdAt", "updatedAt") VALUES '
+                "('t1', 's1', 'old', 'agent_run', false, '2026-01-02T03:04:05.678Z', NULL, "
+                "'2026-01-02T03:04:06Z', '2026-01-02T03:04:07Z')"))
+        upgrade(engine)
+        with engine.connect() as conn:
+            row = conn.execute(sa.text(
+                'SELECT "startedAtZ", "endedAtZ", "createdAtZ", "updatedAtZ", "updatedAt" '
+                "FROM mastra_ai_spans")).one()
+    finally:
+        engine.dispose()
+    utc = timezone.utc
+    assert row[0] == datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=utc)
+    assert row[1] is None  # still running: no end was made up
+    assert row[2] == datetime(2026, 1, 2, 3, 4, 6, tzinfo=utc)
+    assert row[3] == datetime(2026, 1, 2, 3, 4, 7, tzinfo=utc)
+    assert row[4] == datetime(2026, 1, 2, 3, 4, 7)  # the backfill is not an update
+    # now the table is the contract's
+    with fresh_database(pg.url) as mastra_db:
+        run_script(mastra_db, contract_sql())
+        want = catalogue(mastra_db)
+    got = catalogue(db)
+    for part in ("columns", "pk", "indexes", "triggers", "function"):
+        assert got[part] == want[part], part
+
+
+# ----------------------------------------------------------------------- init behaviour
+
+def test_server_store_does_not_migrate_unless_asked(pg: Provider, db: str) -> None:
+    store = PostgresStore.from_url(db, schema="later")
+    with pytest.raises(SchemaNotReadyError) as info:
+        store.init()
+    assert "mastra-storage migrate" in str(info.value) and "auto_migrate=True" in str(info.value)
+    store.close()
+    store = create_store(db, schema="later", auto_migrate=True)
+    try:
+        rec = full_span(tid(), sid())
+        store.batch_create_spans([rec])
+        assert store.get_span(rec.trace_id, rec.span_id) is not None
+    finally:
+        store.close()
+    # once migrated, a store without auto_migrate opens it
+    plain = create_store(db, schema="later")
+    try:
+        assert plain.list_traces().total == 1
+    finally:
+        plain.close()
+
+
+def test_offline_sql_runs_on_an_empty_database_and_matches_the_contract(pg: Provider) -> None:
+    from mastra_storage.storage.sql.migrate import offline_sql
+
+    with fresh_database(pg.url) as mastra_db, fresh_database(pg.url) as our_db:
+        run_script(mastra_db, contract_sql())
+        script = offline_sql(our_db)
+        assert "CREATE TABLE mastra_ai_spans" in script and "CREATE TRIGGER" in script
+        run_script(our_db, script)
+        want, got = catalogue(mastra_db), catalogue(our_db)
+        engine = make_engine(our_db)
+        try:
+            assert current_revision(engine) == "0001"
+            upgrade(engine)  # the offline script left a state the online path accepts
+        finally:
+            engine.dispose()
+    for part in ("columns", "pk", "indexes", "triggers", "function"):
+        assert got[part] == want[part], part
+

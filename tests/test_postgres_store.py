@@ -1,0 +1,249 @@
+"""PostgreSQL-specific behaviour the shared suite can't see: the timestamptz twins, the
+trigger's timestamps, jsonb's refusals, the COPY write path, URLs and the SQL we emit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+from mastra_storage.errors import InvalidStoreURLError
+from mastra_storage.storage import TracesFilter
+from mastra_storage.storage.records import COLUMNS, SpanRecord
+from mastra_storage.storage.sql.postgres import PostgresStore, engine_url
+from mastra_storage.storage.sql.postgres_dialect import PostgresDialect, pg_name
+from mastra_storage.storage.urls import create_store
+from tests.backends import Provider, selected
+
+from .factories import at, full_span, sid, span, tid
+
+needs_pg = pytest.mark.skipif("postgres" not in selected(),
+                              reason="postgres not in MASTRA_TEST_BACKENDS")
+
+
+@pytest.fixture(scope="module")
+def pg(tmp_path_factory: pytest.TempPathFactory) -> Provider:
+    from tests.conftest import _provider
+
+    return _provider("postgres", tmp_path_factory)
+
+
+@pytest.fixture
+def pgstore(pg: Provider) -> Iterator[PostgresStore]:
+    store = pg.make_store()
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def raw_row(store: PostgresStore, trace_id: str, span_id: str) -> dict[str, Any]:
+    t = store.table
+    with store.engine.connect() as conn:
+        row = conn.execute(sa.select(t).where(t.c.traceId == trace_id,
+                                              t.c.spanId == span_id)).mappings().one()
+    return dict(row)
+
+
+def same_record(got: SpanRecord, want: SpanRecord) -> None:
+    for c in COLUMNS:
+        if c.attr not in ("created_at", "updated_at"):
+            assert getattr(got, c.attr) == getattr(want, c.attr), c.name
+
+
+# ----------------------------------------------------------------------- timestamps
+
+@needs_pg
+def test_twins_are_filled_on_every_write(pgstore: PostgresStore) -> None:
+    t = tid()
+    rec = span(t, sid(), start=1.5, end=None)
+    pgstore.batch_create_spans([rec])
+    row = raw_row(pgstore, t, rec.span_id)
+    assert row["startedAt"] == at(1.5).replace(tzinfo=None)
+    assert row["startedAtZ"] == at(1.5)
+    assert row["endedAt"] is None and row["endedAtZ"] is None  # running: no made-up end
+    assert row["createdAtZ"] is not None and row["updatedAtZ"] is not None
+    pgstore.batch_update_spans([rec.copy(ended_at=at(4))])
+    row = raw_row(pgstore, t, rec.span_id)
+    assert row["endedAt"] == at(4).replace(tzinfo=None) and row["endedAtZ"] == at(4)
+
+
+@needs_pg
+def test_trigger_owns_created_and_updated_at(pgstore: PostgresStore) -> None:
+    t = tid()
+    long_ago = datetime(2001, 1, 1, tzinfo=timezone.utc)
+    rec = span(t, sid()).copy(created_at=long_ago, updated_at=long_ago)
+    before = datetime.now(timezone.utc) - timedelta(seconds=5)
+    pgstore.batch_create_spans([rec])
+    first = pgstore.get_span(t, rec.span_id)
+    assert first is not None and first.created_at is not None and first.updated_at is not None
+    assert first.created_at >= before and first.updated_at >= before  # NOW(), not 2001
+    # A later upsert and update keep createdAt (trigger) and move updatedAt forward
+    # (compared at the column's microsecond precision: each write is its own transaction).
+    first_raw = raw_row(pgstore, t, rec.span_id)
+    pgstore.batch_create_spans([rec.copy(name="again")])
+    second_raw = raw_row(pgstore, t, rec.span_id)
+    pgstore.batch_update_spans([rec.copy(name="updated")])
+    row = raw_row(pgstore, t, rec.span_id)
+    assert row["name"] == "updated"
+    assert row["createdAtZ"] == second_raw["createdAtZ"] == first_raw["createdAtZ"]
+    assert first_raw["updatedAtZ"] < second_raw["updatedAtZ"] < row["updatedAtZ"]
+    assert row["createdAt"] == row["createdAtZ"].astimezone(timezone.utc).replace(tzinfo=None)
+    later = pgstore.get_span(t, rec.span_id)
+    assert later is not None and later.created_at == first.created_at
+
+
+@needs_pg
+def test_sessions_run_in_utc(pgstore: PostgresStore) -> None:
+    with pgstore.engine.connect() as conn:
+        assert conn.execute(sa.text("SHOW TIME ZONE")).scalar() == "UTC"
+
+
+# ----------------------------------------------------------------------- jsonb / text
+
+@needs_pg
+def test_nul_and_non_finite_numbers_are_stored_as_jsonb_strings(pgstore: PostgresStore) -> None:
+    t = tid()
+    rec = span(t, sid(), user_id="u\x00ser", input={"a\x00": "b\x00c", "nan": float("nan"),
+                                                    "neg": float("-inf")},
+               metadata={"score": float("inf")}, tags=["t\x00"])
+    pgstore.batch_create_spans([rec])
+    with pgstore.engine.connect() as conn:
+        row = conn.execute(sa.text(
+            f'SELECT jsonb_typeof(input->\'nan\'), input->>\'nan\', input->>\'neg\', '
+            f'input->>\'a\ufffd\', metadata->>\'score\', "userId", tags '
+            f'FROM "{pgstore.schema}".mastra_ai_spans WHERE "spanId" = :s'),
+            {"s": rec.span_id}).one()
+    assert tuple(row) == ("string", "NaN", "-Infinity", "b\ufffdc", "Infinity", "u\ufffdser",
+                          ["t\ufffd"])
+    # filters follow the same rule, so the cleaned value is found by the raw one
+    assert pgstore.list_traces(TracesFilter(user_id="u\x00ser")).total == 1
+    assert pgstore.list_traces(TracesFilter(tags=["t\x00"])).total == 1
+    assert pgstore.get_trace(t + "\x00") is None
+
+
+@needs_pg
+def test_json_scalars_and_structures_round_trip(pgstore: PostgresStore) -> None:
+    t = tid()
+    values: list[Any] = ["just a string", 42, 2.5, True, [1, "two", None], {"deep": {"x": []}}]
+    recs = [span(t, sid(), start=i, output=v) for i, v in enumerate(values)]
+    pgstore.batch_create_spans(recs)
+    trace = pgstore.get_trace(t)
+    assert trace is not None
+    assert [s.output for s in trace.spans] == values
+
+
+@needs_pg
+def test_metadata_object_values_need_equality_not_containment(pgstore: PostgresStore) -> None:
+    a, b = tid(), tid()
+    pgstore.batch_create_spans([
+        span(a, sid(), metadata={"obj": {"x": 1}, "arr": [1, 2]}),
+        span(b, sid(), metadata={"obj": {"x": 1, "y": 2}, "arr": [1, 2, 3]}),
+    ])
+
+    def ids(**kw: Any) -> set[str]:
+        return {s.trace_id for s in pgstore.list_traces(TracesFilter(**kw)).spans}
+
+    assert ids(metadata={"obj": {"x": 1}}) == {a}
+    assert ids(metadata={"arr": [1, 2]}) == {a}
+    assert ids(metadata={"arr": [1]}) == set()
+
+
+# ----------------------------------------------------------------------- write paths
+
+@needs_pg
+@pytest.mark.parametrize("method", ["values", "copy"])
+def test_both_write_paths_store_identical_rows(pg: Provider, method: str) -> None:
+    store = pg.make_store()
+    try:
+        store.dialect.bulk_method = method  # type: ignore[attr-defined]
+        t = tid()
+        recs = [full_span(t, sid()) for _ in range(120)]
+        recs[1:] = [r.copy(parent_span_id=recs[0].span_id, started_at=at(i + 1),
+                           name=f"s{i}") for i, r in enumerate(recs[1:])]
+        dup = recs[5].copy(name="last one wins")
+        store.batch_create_spans([*recs, dup])  # a key twice in one batch
+        store.batch_update_spans([recs[7].copy(output={"v": 2}), recs[7].copy(output={"v": 3})])
+        trace = store.get_trace(t)
+        assert trace is not None and len(trace.spans) == 120
+        by_id = {s.span_id: s for s in trace.spans}
+        for want in recs:
+            if want.span_id not in (dup.span_id, recs[7].span_id):
+                same_record(by_id[want.span_id], want)
+        assert by_id[dup.span_id].name == "last one wins"
+        assert by_id[recs[7].span_id].output == {"v": 3}
+        # a second transaction on the same pooled connection reuses the staging table
+        store.batch_create_spans([r.copy(name="third") for r in recs[:60]])
+        assert sum(s.name == "third" for s in store.get_trace(t).spans) == 60  # type: ignore[union-attr]
+    finally:
+        store.close()
+
+
+@needs_pg
+def test_a_failed_batch_leaves_nothing_behind(pgstore: PostgresStore) -> None:
+    t = tid()
+    good = [span(t, sid(), start=i) for i in range(80)]
+    bad = span(t, sid()).copy(name=None)  # type: ignore[arg-type]  # NOT NULL violation
+    with pytest.raises(sa.exc.IntegrityError):
+        pgstore.batch_create_spans([*good, bad])
+    assert pgstore.get_trace(t) is None  # one transaction: all or nothing
+    pgstore.batch_create_spans(good)  # the connection and its staging table still work
+    assert len(pgstore.get_trace(t).spans) == 80  # type: ignore[union-attr]
+
+
+# ----------------------------------------------------------------------- URLs & SQL
+
+def test_urls_select_psycopg3() -> None:
+    for url in ("postgresql://u:p@h:5/db", "postgres://u:p@h:5/db",
+                "postgresql+psycopg://u:p@h:5/db"):
+        got = engine_url(url)
+        assert got.drivername == "postgresql+psycopg"
+        assert (got.username, got.password, got.host, got.port, got.database) == \
+            ("u", "p", "h", 5, "db")
+    with pytest.raises(InvalidStoreURLError, match="psycopg 3"):
+        engine_url("postgresql+asyncpg://u@h/db")
+
+
+def test_create_store_builds_a_postgres_store_without_connecting() -> None:
+    store = create_store("postgresql://nobody@127.0.0.1:1/none", init=False, schema="s1")
+    try:
+        assert isinstance(store, PostgresStore)
+        assert store.provider == "postgres" and store.schema == "s1"
+        assert store.auto_migrate is False
+        assert store.table.schema == "s1"
+    finally:
+        store.close()
+
+
+def _compile(stmt: Any) -> Any:
+    return stmt.compile(dialect=postgresql.psycopg.dialect())
+
+
+def test_filters_are_bound_parameters_using_jsonb_operators() -> None:
+    store = PostgresStore(engine=sa.create_engine("postgresql+psycopg://x@127.0.0.1/x"),
+                          schema="obs")
+    hostile = "x'); DROP TABLE mastra_ai_spans; --"
+    f = TracesFilter(user_id=hostile, tags=[hostile], metadata={hostile: hostile,
+                                                                "obj": {"k": hostile}},
+                     scope={"core": hostile})
+    compiled = _compile(sa.select(store.table.c.traceId).where(
+        *store._conditions(f, store.table)))
+    sql = str(compiled)
+    assert "DROP TABLE" not in sql and hostile not in sql
+    assert sql.count("@>") == 4  # tags, two metadata keys, scope: GIN-indexable
+    assert " -> " in sql  # object values also compared for equality
+    # user_id, tags, metadata (2 probes + the object value), scope
+    assert sum(hostile in str(v) for v in compiled.params.values()) == 6
+    store.close()
+
+
+def test_identifier_names_fit_postgres() -> None:
+    long_schema = "s" * 60
+    table = PostgresDialect().build_table(sa.MetaData(), long_schema)
+    names = [table.primary_key.name, *(ix.name for ix in table.indexes)]
+    assert all(len(str(n).encode()) <= 63 for n in names)
+    assert pg_name("ü" * 40) == "ü" * 31  # never cuts inside a UTF-8 character
