@@ -2,8 +2,9 @@
 
 Shared by ``mastra-storage demo`` (to have something to look at) and ``mastra-storage
 bench`` (to measure with a realistic shape): per trace one agent run → model generations
-→ tool calls (one nested MCP call) → a workflow with steps, plus an event span, with
-payloads of a chosen size and a deterministic share of failures.
+→ tool calls (sometimes a nested MCP call) → every third turn a workflow with steps and,
+when the span budget allows, an event span; payloads of a chosen size and a
+deterministic share of failures. Each trace has exactly ``spans_per_trace`` spans.
 """
 
 from __future__ import annotations

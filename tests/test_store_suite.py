@@ -342,3 +342,17 @@ def test_parent_precedes_children_started_in_the_same_millisecond(store):
     store.batch_create_spans([grandchild, child, root])
     assert [s.span_id for s in store.get_trace(t).spans] == ["f" * 16, "1" * 16, "0" * 16]
     assert [s.span_id for s in store.get_trace_light(t).spans] == ["f" * 16, "1" * 16, "0" * 16]
+
+
+def test_surrogates_and_non_string_keys_have_one_outcome_everywhere(store):
+    t = tid()
+    fast = span(t, sid(), name="lone\ud800", user_id="u\udfff",
+                input={True: 1, None: 2, 3: "three", 1.5: "x", "s\ud83d": "v\udc00"})
+    slow = span(t, sid(), input={True: 1, None: 2, 3: "three", 1.5: "x", "nan": float("nan")})
+    store.batch_create_spans([fast, slow])
+    got_fast = store.get_span(t, fast.span_id)
+    assert got_fast.name == "lone\ufffd" and got_fast.user_id == "u\ufffd"
+    assert got_fast.input == {"true": 1, "null": 2, "3": "three", "1.5": "x",
+                              "s\ufffd": "v\ufffd"}
+    assert store.get_span(t, slow.span_id).input == {"true": 1, "null": 2, "3": "three",
+                                                     "1.5": "x", "nan": "NaN"}

@@ -5,7 +5,9 @@ circular structures, NaN from a model's log-probs, NUL characters from binary-is
 The rules (identical for every store, so a trace reads the same everywhere):
 
 * non-finite floats become the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``;
-* U+0000 in strings and keys becomes U+FFFD (PostgreSQL's jsonb and text refuse NUL);
+* U+0000 and lone UTF-16 surrogates in strings and keys become U+FFFD (PostgreSQL
+  refuses NUL; no driver can encode a lone surrogate as UTF-8);
+* non-string keys are named as ``json.dumps`` names them (``true``, ``null``, ``1.5``);
 * datetimes/dates → ISO-8601, enums → their value, sets/tuples → lists, bytes → a
   ``"<bytes:N>"`` marker, dataclasses and objects with ``model_dump``/``to_dict`` → dicts,
   exceptions → ``{"name", "message"}``, anything else → ``repr`` (at most 1,000 chars);
@@ -22,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from collections.abc import Mapping
 from datetime import date, datetime
 from enum import Enum
@@ -66,8 +69,27 @@ def _default(value: Any) -> Any:
     return text if len(text) <= _REPR_LIMIT else text[:_REPR_LIMIT] + "…"
 
 
+_BAD_CHARS = re.compile("[\x00\ud800-\udfff]")
+
+
 def _clean_str(value: str) -> str:
-    return value.replace(_NUL, _REPLACEMENT) if _NUL in value else value
+    return _BAD_CHARS.sub(_REPLACEMENT, value) if _BAD_CHARS.search(value) else value
+
+
+def _key(key: object, seen: set[int]) -> str:
+    """A dict key as JSON names it (the C encoder's rules), then cleaned."""
+    if isinstance(key, str):
+        return _clean_str(key)
+    if key is True:
+        return "true"
+    if key is False:
+        return "false"
+    if key is None:
+        return "null"
+    if isinstance(key, (int, float)):
+        value = to_jsonable(key)
+        return value if isinstance(value, str) else repr(value)
+    return _clean_str(str(to_jsonable(key, seen)))
 
 
 def to_jsonable(value: Any, _seen: set[int] | None = None) -> Any:
@@ -88,11 +110,7 @@ def to_jsonable(value: Any, _seen: set[int] | None = None) -> Any:
         seen.add(ident)
         try:
             if isinstance(value, Mapping):
-                return {
-                    _clean_str(k if isinstance(k, str) else str(to_jsonable(k, seen))):
-                    to_jsonable(v, seen)
-                    for k, v in list(value.items())
-                }
+                return {_key(k, seen): to_jsonable(v, seen) for k, v in list(value.items())}
             return [to_jsonable(v, seen) for v in list(value)]
         finally:
             seen.discard(ident)
@@ -119,7 +137,7 @@ def dumps(value: Any, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[str | None, b
         return None, False
     try:
         text = _encoder.encode(value)
-        if "\\u0000" in text:
+        if "\\u0000" in text or _BAD_CHARS.search(text):
             text = _encoder.encode(to_jsonable(value))
     except (ValueError, TypeError, RecursionError):
         text = _encoder.encode(to_jsonable(value))
@@ -145,5 +163,5 @@ def loads(value: Any) -> Any:
 
 
 def clean_text(value: str | None) -> str | None:
-    """Text columns get the same NUL rule as JSON strings."""
+    """Text columns get the same NUL/surrogate rule as JSON strings."""
     return _clean_str(value) if value is not None else None

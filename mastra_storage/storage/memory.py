@@ -10,6 +10,7 @@ from typing import Any
 from .base import BaseStore
 from .jsonsafe import clean_text, to_jsonable
 from .records import (
+    COLUMNS,
     JSON_ATTRS,
     UPDATE_ATTRS,
     Pagination,
@@ -76,7 +77,9 @@ def sort_roots(roots: list[SpanRecord], order_by: TracesOrderBy) -> list[SpanRec
 def normalise(record: SpanRecord, now: datetime) -> SpanRecord:
     """What a database would hand back: JSON-clean payloads, ms timestamps, no NULs."""
     changes: dict[str, Any] = {a: to_jsonable(getattr(record, a)) for a in JSON_ATTRS}
-    changes["name"] = clean_text(record.name)
+    for spec in COLUMNS:
+        if spec.kind == "text":
+            changes[spec.attr] = clean_text(getattr(record, spec.attr))
     changes["started_at"] = truncate_ms(record.started_at)
     changes["ended_at"] = truncate_ms(record.ended_at) if record.ended_at else None
     changes["created_at"] = truncate_ms(record.created_at) if record.created_at else now

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
-from ..jsonsafe import DEFAULT_MAX_BYTES, dumps, loads
+from ..jsonsafe import DEFAULT_MAX_BYTES, clean_text, dumps, loads
 from ..records import COLUMNS, TABLE_SPANS, ColumnSpec, SpanRecord, format_iso, parse_iso
 
 
@@ -70,9 +70,7 @@ class SqlDialect:
         return bool(value)
 
     def encode_text(self, value: str | None) -> Any:
-        if value is not None and "\x00" in value:
-            return value.replace("\x00", "\ufffd")
-        return value
+        return clean_text(value)
 
     def encode(self, record: SpanRecord) -> dict[str, Any]:
         """A parameter dict keyed by column name; ``createdAt``/``updatedAt`` must be set."""
