@@ -121,6 +121,28 @@ def test_bounded_buffer_drops_and_counts_when_storage_is_stuck(real):
     assert exporter.drops.snapshot() == {"buffer-full": 40}
 
 
+def test_bound_counts_distinct_spans_so_a_burst_that_fits_is_never_dropped(real):
+    faulty = FaultyStore(real)
+    obs, tracer, exporter, _, _ = setup(faulty, max_batch_size=10, max_buffer_size=20,
+                                        max_batch_wait_ms=0)
+    faulty.block()
+    first = [tracer.start_span(f"first{i}", new_trace=True) for i in range(10)]
+    assert faulty.entered.wait(10)  # some of their starts are being written (stuck)
+    for s in first:
+        s.end()  # same spans: a second entry each while in flight, not a second span
+    second = [tracer.start_span(f"second{i}", new_trace=True) for i in range(10)]
+    for s in second:
+        s.end()
+    assert exporter.buffered == 20
+    assert exporter.drops.total == 0  # 20 distinct spans fit a 20-span bound
+    tracer.start_span("one-too-many", new_trace=True)
+    assert exporter.drops.snapshot() == {"buffer-full": 1}
+    faulty.release()
+    obs.shutdown()
+    assert count_rows(real) == 20
+    assert all(real.get_span(s.trace_id, s.span_id).ended_at for s in first + second)
+
+
 def test_update_for_unwritten_span_is_held_then_written_once(real):
     faulty = FaultyStore(real)
     obs, tracer, exporter, _, _ = setup(faulty, max_retries=0)

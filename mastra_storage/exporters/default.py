@@ -164,10 +164,16 @@ class DefaultExporter:
             pending = self._pending
             entry = pending.get(key)
             if entry is None:
-                if len(pending) + self._inflight >= self.max_buffer_size:
+                inflight = self._inflight
+                if key in inflight:
+                    # Being written right now: a second entry, but not a second span.
+                    self._dupes += 1
+                    full = False
+                elif len(pending) + len(inflight) - self._dupes >= self.max_buffer_size:
                     full = True
                 else:
                     full = False
+                if not full:
                     pending[key] = _Entry(event, kind is _STARTED or span.is_event,
                                           kind is _ENDED)
                     n = len(pending)
@@ -213,21 +219,26 @@ class DefaultExporter:
             thread.join(timeout)
             if thread.is_alive():
                 logger.warning("%s: shutdown timed out with %d span(s) still buffered",
-                               self.name, len(self._pending) + self._inflight)
+                               self.name, self.buffered)
         self.drops.report_pending()
         self.stats.drops = self.drops.snapshot()
 
     @property
     def buffered(self) -> int:
         """Spans waiting to be written (pending plus the batch being written)."""
-        return len(self._pending) + self._inflight
+        with self._lock:
+            return len(self._pending) + len(self._inflight) - self._dupes
 
     # ------------------------------------------------------------------ worker
     def _init_runtime(self) -> None:
         # Pending spans keyed by (traceId, spanId): a span's start, updates and end
         # coalesce into one entry, so the bound counts spans, which is what memory holds.
         self._pending: dict[Key, _Entry] = {}
-        self._inflight = 0
+        # Keys of the batch being written, and how many pending keys are among them: the
+        # bound counts distinct spans, so a span whose end arrives while its start is
+        # being written does not count twice.
+        self._inflight: set[Key] = set()
+        self._dupes = 0
         self._lock = threading.Lock()
         self._wakeup = threading.Event()
         self._done = threading.Condition()
@@ -262,7 +273,8 @@ class DefaultExporter:
                 self._flush_requested = False
             with self._lock:
                 batch, self._pending = self._pending, {}
-                self._inflight = len(batch)
+                self._inflight = set(batch)
+                self._dupes = 0
                 generation = self._generation
                 self._generation += 1
             if batch:
@@ -297,7 +309,11 @@ class DefaultExporter:
             chunk = items[i:i + size]
             self._commit(self._plan(chunk))
             with self._lock:
-                self._inflight -= len(chunk)
+                inflight, pending = self._inflight, self._pending
+                for key, _ in chunk:
+                    inflight.discard(key)
+                    if key in pending:
+                        self._dupes -= 1
 
     def _plan(self, entries: Iterable[tuple[Key, _Entry]]) -> _Plan:
         """Decide create (upsert) or update per span (design §4)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from operator import attrgetter
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
@@ -17,6 +18,16 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from ..jsonsafe import DEFAULT_MAX_BYTES, clean_text, dumps, loads
 from ..records import COLUMNS, TABLE_SPANS, ColumnSpec, SpanRecord, format_iso, parse_iso
+
+
+_GET_ALL = attrgetter(*(c.attr for c in COLUMNS))
+_NAMES = tuple(c.name for c in COLUMNS)
+_TEXT = tuple(i for i, c in enumerate(COLUMNS) if c.kind == "text")
+_JSON = tuple(i for i, c in enumerate(COLUMNS) if c.kind == "json")
+_TIMESTAMP = tuple(i for i, c in enumerate(COLUMNS) if c.kind == "timestamp")
+_BOOL = tuple(i for i, c in enumerate(COLUMNS) if c.kind == "bool")
+_CREATED = _NAMES.index("createdAt")
+_UPDATED = _NAMES.index("updatedAt")
 
 
 class SqlDialect:
@@ -72,21 +83,35 @@ class SqlDialect:
     def encode_text(self, value: str | None) -> Any:
         return clean_text(value)
 
-    def encode(self, record: SpanRecord) -> dict[str, Any]:
-        """A parameter dict keyed by column name; ``createdAt``/``updatedAt`` must be set."""
-        row: dict[str, Any] = {}
-        for spec in COLUMNS:
-            value = getattr(record, spec.attr)
-            kind = spec.kind
-            if kind == "text":
-                row[spec.name] = self.encode_text(value)
-            elif kind == "json":
-                row[spec.name] = self.encode_json(value)
-            elif kind == "timestamp":
-                row[spec.name] = self.encode_timestamp(value)
-            else:
-                row[spec.name] = self.encode_bool(value)
-        return row
+    def encode(self, record: SpanRecord, now: datetime | None = None,
+               touch: bool = False) -> dict[str, Any]:
+        """A parameter dict keyed by column name.
+
+        A missing ``createdAt``/``updatedAt`` takes ``now``; ``touch`` sets ``updatedAt``
+        to ``now`` (an update). Values are read with one ``attrgetter`` and only non-None
+        ones go through the per-kind hooks: this runs for every stored row.
+        """
+        values = list(_GET_ALL(record))
+        if now is not None:
+            if values[_CREATED] is None:
+                values[_CREATED] = now
+            if touch or values[_UPDATED] is None:
+                values[_UPDATED] = now
+        for i in _TEXT:
+            v = values[i]
+            if v is not None:
+                values[i] = self.encode_text(v)
+        for i in _JSON:
+            v = values[i]
+            if v is not None:
+                values[i] = self.encode_json(v)
+        for i in _TIMESTAMP:
+            v = values[i]
+            if v is not None:
+                values[i] = self.encode_timestamp(v)
+        for i in _BOOL:
+            values[i] = self.encode_bool(values[i])
+        return dict(zip(_NAMES, values))
 
     def decode(self, row: Mapping[str, Any]) -> SpanRecord:
         values: dict[str, Any] = {}

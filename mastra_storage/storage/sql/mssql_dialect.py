@@ -87,8 +87,9 @@ class MSSQLDialect(SqlDialect):
             return truncate_ms(value)  # DATETIME2 comes back naive: it is UTC
         return super().decode_timestamp(value)
 
-    def encode(self, record: SpanRecord) -> dict[str, Any]:
-        row = super().encode(record)
+    def encode(self, record: SpanRecord, now: datetime | None = None,
+               touch: bool = False) -> dict[str, Any]:
+        row = super().encode(record, now, touch)
         for name in _INDEXED:
             value = row[name]
             if value is not None and len(value) > KEY_LENGTH:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import sqlalchemy as sa
@@ -161,11 +161,12 @@ class PostgresDialect(SqlDialect):
     def decode_json(self, value: Any) -> Any:
         return value  # psycopg already decoded jsonb
 
-    def encode(self, record: SpanRecord) -> dict[str, Any]:
-        row = super().encode(record)
-        for _, twin, attr in TZ_TWINS:
-            value = getattr(record, attr)
-            row[twin] = truncate_ms(value) if value is not None else None
+    def encode(self, record: SpanRecord, now: datetime | None = None,
+               touch: bool = False) -> dict[str, Any]:
+        row = super().encode(record, now, touch)
+        for plain, twin, _ in TZ_TWINS:
+            value = row[plain]  # naive UTC (see encode_timestamp): the twin is the same instant
+            row[twin] = value.replace(tzinfo=timezone.utc) if value is not None else None
         return row
 
     def read_column(self, table: sa.Table, spec: ColumnSpec) -> sa.ColumnElement[Any]:

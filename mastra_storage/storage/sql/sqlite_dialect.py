@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,6 +17,10 @@ from .dialect import SqlDialect
 class SQLiteDialect(SqlDialect):
     name = "sqlite"
     provider = "sqlite"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._compiled: dict[tuple[str, sa.Table], tuple[str, tuple[str, ...]]] = {}
 
     def column_type(self, spec: ColumnSpec) -> sa.types.TypeEngine[Any]:
         return sa.Integer() if spec.kind == "bool" else sa.Text()
@@ -68,6 +73,31 @@ class SQLiteDialect(SqlDialect):
             sa.select(sa.literal(1)).select_from(each)
             .where((each.c.type == "text") & (each.c.value == item))
         )
+
+    def upsert_rows(self, conn: sa.Connection, table: sa.Table,
+                    rows: Sequence[dict[str, Any]]) -> None:
+        sql, names = self._positional(conn, ("upsert", table), self.upsert(table),
+                                      [c.name for c in table.columns])
+        conn.exec_driver_sql(sql, [tuple([r[n] for n in names]) for r in rows])
+
+    def update_rows(self, conn: sa.Connection, table: sa.Table, stmt: sa.Executable,
+                    rows: Sequence[dict[str, Any]]) -> None:
+        sql, names = self._positional(conn, ("update", table), stmt, None)
+        conn.exec_driver_sql(sql, [tuple([r[n] for n in names]) for r in rows])
+
+    def _positional(self, conn: sa.Connection, key: tuple[str, sa.Table], stmt: sa.Executable,
+                    column_keys: list[str] | None) -> tuple[str, tuple[str, ...]]:
+        """``stmt`` compiled once to qmark SQL plus the parameter order.
+
+        Executing the compiled string with tuples skips SQLAlchemy's per-row parameter
+        processing (the columns here need none): about a fifth of the write path's time.
+        """
+        cached = self._compiled.get(key)
+        if cached is None:
+            compiled = stmt.compile(dialect=conn.dialect, column_keys=column_keys)
+            names = tuple(compiled.positiontup or ())
+            cached = self._compiled[key] = (compiled.string, names)
+        return cached
 
     def upsert(self, table: sa.Table) -> sa.Executable:
         stmt = sqlite.insert(table)

@@ -104,12 +104,7 @@ class SQLStore(BaseStore):
     # ------------------------------------------------------------------ writes
     def _encode_rows(self, records: Sequence[SpanRecord], now: datetime) -> list[dict[str, Any]]:
         encode = self.dialect.encode
-        rows = []
-        for r in records:
-            if r.created_at is None or r.updated_at is None:
-                r = r.copy(created_at=r.created_at or now, updated_at=r.updated_at or now)
-            rows.append(encode(r))
-        return rows
+        return [encode(r, now) for r in records]
 
     def batch_create_spans(self, records: Sequence[SpanRecord]) -> None:
         if not records:
@@ -124,7 +119,8 @@ class SQLStore(BaseStore):
             return
         now = utc_now()
         rows = []
-        for row in self._encode_rows([r.copy(updated_at=now) for r in records], now):
+        encode = self.dialect.encode
+        for row in (encode(r, now, touch=True) for r in records):
             row["_traceId"] = row["traceId"]
             row["_spanId"] = row["spanId"]
             rows.append(row)
