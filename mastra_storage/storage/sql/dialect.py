@@ -19,7 +19,6 @@ from sqlalchemy.sql.elements import ColumnElement
 from ..jsonsafe import DEFAULT_MAX_BYTES, clean_text, dumps, loads
 from ..records import COLUMNS, TABLE_SPANS, ColumnSpec, SpanRecord, format_iso, parse_iso
 
-
 _GET_ALL = attrgetter(*(c.attr for c in COLUMNS))
 _NAMES = tuple(c.name for c in COLUMNS)
 _TEXT = tuple(i for i, c in enumerate(COLUMNS) if c.kind == "text")
@@ -111,7 +110,7 @@ class SqlDialect:
                 values[i] = self.encode_timestamp(v)
         for i in _BOOL:
             values[i] = self.encode_bool(values[i])
-        return dict(zip(_NAMES, values))
+        return dict(zip(_NAMES, values, strict=True))
 
     def decode(self, row: Mapping[str, Any]) -> SpanRecord:
         values: dict[str, Any] = {}

@@ -94,7 +94,7 @@ class SQLiteDialect(SqlDialect):
         """
         cached = self._compiled.get(key)
         if cached is None:
-            compiled = stmt.compile(dialect=conn.dialect, column_keys=column_keys)
+            compiled = stmt.compile(dialect=conn.dialect, column_keys=column_keys)  # type: ignore[attr-defined]
             names = tuple(compiled.positiontup or ())
             cached = self._compiled[key] = (compiled.string, names)
         return cached
