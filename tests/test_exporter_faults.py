@@ -342,3 +342,26 @@ def test_exporter_keeps_working_in_a_forked_child(real):
     names = sorted(s.name for p in [real.list_traces(per_page=100)] for s in p.spans)
     assert names == ["child-root", "parent-before-fork"]
     assert count_rows(real) == 3  # parent's span once, child's two: nothing written twice
+
+
+def test_buffered_spans_are_written_at_interpreter_exit(tmp_path):
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from mastra_storage import DefaultExporter, Observability, ObservabilityConfig\n"
+        "from mastra_storage import create_store\n"
+        "store = create_store(sys.argv[1])\n"
+        "obs = Observability(storage=store, configs={'default': ObservabilityConfig(\n"
+        "    service_name='exit', exporters=[DefaultExporter()])})\n"  # 5 s batch wait
+        "with obs.get_default_instance().start_span('no-shutdown-called') as s:\n"
+        "    s.child('child').end()\n"
+        "# no obs.shutdown(): the atexit hook must flush\n"
+    )
+    path = tmp_path / "exit.db"
+    done = subprocess.run([sys.executable, "-c", script, f"sqlite:///{path}"], timeout=120)
+    assert done.returncode == 0
+    store = SQLiteStore(path)
+    assert count_rows(store) == 2
+    assert store.list_traces().spans[0].name == "no-shutdown-called"
