@@ -1,0 +1,22 @@
+"""ClickHouse backend: ``clickhouse://``, ``clickhouses://`` (HTTP server) and ``chdb:///path``
+(the ClickHouse engine in-process), through clickhouse-connect.
+
+* :class:`ClickHouseStore` — the store (strategy: insert-only);
+* :func:`migrate` — run the versioned migrations for a URL or a store (the CLI's
+  ``mastra-storage migrate clickhouse://…``);
+* :func:`offline_sql` — the migration DDL as text, without a connection;
+* :mod:`.ddl` — the schema rendering (single node, cluster, TTL, codecs).
+"""
+
+from __future__ import annotations
+
+from .client import ChdbPathInUseError
+from .config import ConnectionSpec, parse_url
+from .ddl import LAYOUTS, SchemaOptions
+from .migrations import MIGRATIONS, Applied, applied_versions, migrate, offline_sql
+from .store import ClickHouseStore, VersionClock
+
+__all__ = [
+    "LAYOUTS", "MIGRATIONS", "Applied", "ChdbPathInUseError", "ClickHouseStore", "ConnectionSpec",
+    "SchemaOptions", "VersionClock", "applied_versions", "migrate", "offline_sql", "parse_url",
+]

@@ -1,0 +1,687 @@
+"""ClickHouseStore: the observability store on ClickHouse (server or in-process chdb).
+
+Writes are inserts only. ``mastra_ai_spans`` is a ``ReplacingMergeTree(updatedAt)``:
+writing a span again (a retried batch, an upsert, an update) inserts a newer version of
+the row, and every read de-duplicates with ``FINAL`` — so a span is never seen twice,
+whether or not the background merges have caught up. ``updatedAt`` is the version, and
+each new version gets a strictly larger one (see :class:`VersionClock`).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import weakref
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta, timezone
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any
+
+from ..base import BaseStore
+from ..jsonsafe import _BAD_CHARS, DEFAULT_MAX_BYTES, clean_text, dumps, loads
+from ..records import (
+    COLUMNS,
+    HEAVY_ATTRS,
+    TABLE_SPANS,
+    Pagination,
+    SpanRecord,
+    TracesFilter,
+    TracesOrderBy,
+    truncate_ms,
+    utc_now,
+)
+from . import client as clients
+from .config import ConnectionSpec, parse_url
+from .ddl import (
+    DEFAULT_LAYOUT,
+    DEFAULT_REPLICA_NAME,
+    DEFAULT_ZOOKEEPER_PATH,
+    HELPER_IS_CHILD,
+    HELPER_ROOT_STARTED,
+    SchemaOptions,
+    quote_ident,
+)
+from .sql import (
+    HAS_ERROR,
+    NO_ERROR,
+    ROOT,
+    Params,
+    clean_params,
+    json_array_has,
+    json_key_equals,
+    ts_text,
+)
+
+if TYPE_CHECKING:
+    from .migrations import Applied
+
+_NAMES = [c.name for c in COLUMNS]
+_TYPE_NAMES = []
+for _c in COLUMNS:
+    _base = {"timestamp": "DateTime64(3, 'UTC')", "bool": "Bool"}.get(_c.kind, "String")
+    _TYPE_NAMES.append(f"Nullable({_base})" if _c.nullable and _c.name != "updatedAt"
+                       else _base)
+_FULL_SELECT = ", ".join(quote_ident(n) for n in _NAMES)
+_LIGHT_NAMES = [c.name for c in COLUMNS if c.attr not in HEAVY_ATTRS]
+_LIGHT_SELECT = ", ".join(quote_ident(n) for n in _LIGHT_NAMES)
+_ATTR_TO_NAME = {c.attr: c.name for c in COLUMNS}
+_KIND = {c.name: c.kind for c in COLUMNS}
+COLUMN_ATTR = {c.name: c.attr for c in COLUMNS}
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH_NAIVE = datetime(1970, 1, 1)
+_ONE_MS = timedelta(milliseconds=1)
+_ROW_GETTER = attrgetter(*(c.attr for c in COLUMNS))
+
+
+def _ms(value: datetime) -> int:
+    """Milliseconds since the epoch, truncated (naive datetimes are UTC): the driver
+    writes integers to DateTime64(3) as they are."""
+    if value.tzinfo is None:
+        return (value - _EPOCH_NAIVE) // _ONE_MS
+    return (value - _EPOCH) // _ONE_MS
+
+
+def _from_ms(ms: int) -> datetime:
+    return _EPOCH + ms * _ONE_MS
+
+
+DELETE_METHODS = ("lightweight", "mutation")
+KEY_CHUNK = 1000  # keys per IN list
+
+
+class VersionClock:
+    """Millisecond versions for ``updatedAt`` that strictly increase in this process.
+
+    ``DateTime64(3)`` holds milliseconds; two versions of a span written within the same
+    millisecond would tie, and a tie leaves the winner to insertion order. Each call
+    returns ``max(now, last + 1 ms, at_least)``: strictly increasing even when called
+    faster than the clock ticks (it then runs ahead by at most the burst, and falls back
+    to wall time as soon as the burst is over). Updates also pass the stored version of
+    the row as ``at_least`` so a newer version wins over one written by another process.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last = 0
+
+    def next_ms(self, at_least: int = 0) -> int:
+        now = time.time_ns() // 1_000_000
+        with self._lock:
+            value = max(now, self._last + 1, at_least)
+            self._last = value
+            return value
+
+    def next(self, at_least: datetime | None = None) -> datetime:
+        floor = _ms(at_least) if at_least is not None else 0
+        return _from_ms(self.next_ms(floor))
+
+
+VERSION_CLOCK = VersionClock()  # shared by every store of the process
+
+
+def _utc(value: Any) -> datetime | None:
+    """A timestamp read back: UTC-aware at millisecond precision (the driver may hand
+    back naive UTC, depending on the engine)."""
+    if value is None:
+        return None
+    return truncate_ms(value)
+
+
+def _not_plain_json(value: Any) -> Any:
+    raise TypeError(f"{type(value).__name__} needs jsonsafe's conversion")
+
+
+# jsonsafe's encoder settings (ensure_ascii=False, allow_nan=False, compact separators),
+# built once; no circular-reference markers: a cycle ends in RecursionError and takes
+# the slow path, which cuts it as every store does.
+_C_JSON: Any = (
+    c_make_encoder(None, _not_plain_json, encode_basestring, None, ":", ",", False, False,
+                   False)
+    if c_make_encoder is not None else None
+)
+
+def _clean_texts(column: Sequence[Any]) -> list[Any]:
+    """Text columns: NUL and lone surrogates become U+FFFD (jsonsafe's rule, as in every
+    store); non-strings become text."""
+    try:
+        joined = "".join(filter(None, column))
+    except TypeError:  # something that is not a str: convert one by one
+        return [clean_text(v if isinstance(v, str) else str(v)) if v is not None else None
+                for v in column]
+    if _BAD_CHARS.search(joined):
+        return [clean_text(v) for v in column]
+    return list(column)
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+class ClickHouseStore(BaseStore):
+    """Spans in ClickHouse's ``mastra_ai_spans``; strategy ``insert-only`` (the only one).
+
+    Connect with keyword arguments or :meth:`from_url`:
+
+    * server: ``host``, ``port``, ``username``, ``password``, ``secure``, ``database``;
+    * in-process engine: ``path`` (a directory, or ``":memory:"``) and ``database``;
+    * or an existing clickhouse-connect ``client`` (not closed by the store).
+
+    Options: ``cluster`` (ON CLUSTER + replicated tables + a Distributed table;
+    ``zookeeper_path`` / ``replica_name`` for the replicated engine),
+    ``ttl_days`` (retention: ``TTL startedAt + N days DELETE``), ``async_insert`` /
+    ``wait_for_async_insert`` (server-side insert batching), ``max_insert_rows`` /
+    ``max_insert_bytes`` (bounds of one INSERT), ``insert_settings`` (extra settings for
+    inserts), ``delete_method`` (``"lightweight"`` DELETE, the default, or ``"mutation"``
+    for ``ALTER TABLE … DELETE``), ``auto_migrate`` (run the migrations on ``init()``).
+    """
+
+    provider = "clickhouse"
+
+    def __init__(
+        self,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        username: str = "default",
+        password: str = "",
+        secure: bool = False,
+        database: str = "default",
+        path: str | os.PathLike[str] | None = None,
+        client: Any = None,
+        cluster: str | None = None,
+        ttl_days: int | None = None,
+        async_insert: bool = False,
+        wait_for_async_insert: bool = True,
+        max_insert_rows: int = 10_000,
+        max_insert_bytes: int = 32 * 1024 * 1024,
+        max_json_bytes: int = DEFAULT_MAX_BYTES,
+        insert_settings: dict[str, Any] | None = None,
+        delete_method: str = "lightweight",
+        auto_migrate: bool = True,
+        codecs: bool = True,
+        layout: str = DEFAULT_LAYOUT,
+        zookeeper_path: str = DEFAULT_ZOOKEEPER_PATH,
+        replica_name: str = DEFAULT_REPLICA_NAME,
+        client_options: dict[str, Any] | None = None,
+    ) -> None:
+        if client is None and path is None and not host:
+            raise ValueError("ClickHouseStore needs host= (a server), path= (chdb) or client=")
+        if path is not None:
+            spec = ConnectionSpec("chdb", database=database, path=os.fspath(path))
+        else:
+            spec = ConnectionSpec("https" if secure else "http", host=host,
+                                  port=port or (8443 if secure else 8123), username=username,
+                                  password=password, database=database,
+                                  client_options=dict(client_options or {}))
+        for label, value in (("max_insert_rows", max_insert_rows),
+                             ("max_insert_bytes", max_insert_bytes)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{label} must be an integer >= 1, got {value!r}")
+        if delete_method not in DELETE_METHODS:
+            raise ValueError(f"delete_method must be one of {', '.join(DELETE_METHODS)}, "
+                             f"got {delete_method!r}")
+        self.spec = spec
+        self.schema = SchemaOptions(database=database, cluster=cluster, ttl_days=ttl_days,
+                                    codecs=codecs, layout=layout,
+                                    zookeeper_path=zookeeper_path, replica_name=replica_name)
+        self.database = database
+        self.max_insert_rows = max_insert_rows
+        self.max_insert_bytes = max_insert_bytes
+        self.max_json_bytes = max_json_bytes
+        self.delete_method = delete_method
+        self.auto_migrate = auto_migrate
+        self.truncated_fields = 0
+        settings: dict[str, Any] = {"async_insert": 1 if async_insert else 0}
+        if async_insert:
+            settings["wait_for_async_insert"] = 1 if wait_for_async_insert else 0
+        if cluster is not None:
+            # Distributed inserts are queued locally by default; write through to the
+            # shards so that a read right after a flush sees the spans.
+            settings["insert_distributed_sync"] = 1
+        settings.update(insert_settings or {})
+        self.insert_settings = settings
+        # Cluster mode reads the Distributed table; the has-child-error subquery reads it
+        # too. Spans are sharded by traceId, so each shard can answer that IN from its own
+        # local table ("local"), instead of the default refusal of a double-distributed IN.
+        self.read_settings: dict[str, Any] | None = (
+            {"distributed_product_mode": "local"} if cluster is not None else None)
+        # Reads that select by traceId may use the traceId bloom filter under FINAL even
+        # on servers that default to not doing so (before 25.x): every version of a row
+        # has the same traceId, so the index can't hide a newer version and show an
+        # older one (the hazard that default guards against, for mutable columns).
+        self.by_trace_settings: dict[str, Any] = {**(self.read_settings or {}),
+                                                  "use_skip_indexes_if_final": 1}
+        self._given_client = client
+        self._client: Any = client
+        self._lock = threading.Lock()
+        self._initialised = False
+        self._closed = False
+        self._helpers: bool | None = None  # the table has the "roots" helper columns
+        self.clock = VERSION_CLOCK
+        if hasattr(os, "register_at_fork"):
+            ref = weakref.ref(self)
+
+            def in_child() -> None:
+                store = ref()
+                if store is not None:
+                    store._after_fork()
+
+            os.register_at_fork(after_in_child=in_child)
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> ClickHouseStore:
+        """``clickhouse://…``, ``clickhouses://…`` or ``chdb:///path`` (see :mod:`.config`);
+        keyword ``options`` win over the URL's query-string options."""
+        spec = parse_url(url)
+        kwargs: dict[str, Any] = {**spec.store_options, "database": spec.database}
+        if spec.interface == "chdb":
+            kwargs["path"] = spec.path
+        else:
+            kwargs.update(host=spec.host, port=spec.port, username=spec.username,
+                          password=spec.password, secure=spec.secure,
+                          client_options=spec.client_options)
+        kwargs.update(options)
+        return cls(**kwargs)
+
+    def __repr__(self) -> str:
+        return f"<ClickHouseStore {self.spec.redacted()}>"
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def client(self) -> Any:
+        c = self._client
+        if c is None:
+            with self._lock:
+                if self._closed:
+                    raise RuntimeError("this ClickHouseStore is closed")
+                if self._client is None:
+                    self._client = clients.acquire(self.spec)
+                c = self._client
+        return c
+
+    def init(self) -> None:
+        """Connect, and run the migrations unless ``auto_migrate=False``; idempotent."""
+        with self._lock:
+            if self._initialised:
+                return
+        self.client  # noqa: B018 - connect now, so a bad address fails here
+        if self.auto_migrate:
+            self.migrate()
+        with self._lock:
+            self._initialised = True
+
+    def migrate(self) -> Applied:
+        """Apply the pending schema migrations; returns the versions applied."""
+        from .migrations import apply
+
+        applied = apply(self)
+        self._helpers = None
+        return applied
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            c, self._client = self._client, None
+        if c is not None and self._given_client is None:
+            clients.release(self.spec, c)
+
+    def _after_fork(self) -> None:
+        # A forked child must not reuse the parent's HTTP connections: reconnect lazily.
+        # (chdb: the engine lives in the parent; a forked child must not use it.)
+        if self.spec.interface != "chdb" and self._given_client is None:
+            self._client = None
+
+    # ------------------------------------------------------------------ low level
+    def command(self, sql: str, params: dict[str, Any] | None = None,
+                settings: dict[str, Any] | None = None) -> Any:
+        return self.client.command(sql, parameters=clean_params(params), settings=settings)
+
+    def query_rows(self, sql: str, params: dict[str, Any] | None = None,
+                   settings: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        if settings is None:
+            settings = self.read_settings
+        result = self.client.query(sql, parameters=clean_params(params), settings=settings)
+        return list(result.result_rows)
+
+    @property
+    def helpers(self) -> bool:
+        """Whether the table has the helper key columns of the "roots" layout.
+
+        A table created by Mastra (adopted as is) has not: queries then skip the key
+        conditions on them. The answer is cached until the next :meth:`migrate`.
+        """
+        if self._helpers is None:
+            rows = self.query_rows(
+                "SELECT count() FROM system.columns WHERE database = {db:String} AND "
+                "table = {t:String} AND name IN {names:Array(String)}",
+                {"db": self.database, "t": self.schema.data_table,
+                 "names": [HELPER_IS_CHILD, HELPER_ROOT_STARTED]})
+            self._helpers = bool(rows and rows[0][0] == 2)
+        return self._helpers
+
+    # ------------------------------------------------------------------ row codec
+    def _encode_json(self, value: Any) -> str | None:
+        """:func:`~..jsonsafe.dumps`, with a faster path for the common case.
+
+        Plain JSON-able values of moderate size are encoded by one reused C encoder
+        (jsonsafe's settings, byte-identical output); anything that would need
+        jsonsafe's rules (NaN, NUL or lone surrogates — jsonsafe's own ``_BAD_CHARS`` —,
+        non-JSON objects, cycles, truncation) or fails goes through ``dumps`` itself, so
+        the outcome is the same as in every other store.
+        """
+        fast = _C_JSON
+        if fast is not None:
+            try:
+                text: str | None = "".join(fast(value, 0))
+            except (ValueError, TypeError, RecursionError):
+                text = None
+            if text is not None and len(text) <= self.max_json_bytes // 4 \
+                    and "\\u0000" not in text and not _BAD_CHARS.search(text):
+                return text
+        text, truncated = dumps(value, self.max_json_bytes)
+        if truncated:
+            self.truncated_fields += 1
+        return text
+
+    def _columns(self, records: Sequence[SpanRecord], created_at: datetime | None = None,
+                 version: datetime | None = None) -> list[list[Any]]:
+        """Column-oriented data for one INSERT.
+
+        ``created_at`` fills a missing createdAt, ``version`` overrides updatedAt. The
+        work is done a column at a time with C-level helpers (attrgetter, zip, join):
+        this runs on the exporter's worker thread and shares the GIL with the app.
+        """
+        n = len(records)
+        pivot = list(zip(*map(_ROW_GETTER, records), strict=True)) if n else [() for _ in COLUMNS]
+        cols: list[list[Any]] = []
+        encode = self._encode_json
+        for spec, column in zip(COLUMNS, pivot, strict=True):
+            kind = spec.kind
+            if kind == "json":
+                out: list[Any] = [encode(v) if v is not None else None for v in column]
+            elif kind == "text":
+                out = _clean_texts(column)
+            elif kind == "timestamp":
+                if spec.name == "updatedAt" and version is not None:
+                    out = [_ms(version)] * n
+                elif spec.name == "createdAt" and created_at is not None:
+                    fill = _ms(created_at)
+                    out = [_ms(v) if v is not None else fill for v in column]
+                else:
+                    out = [_ms(v) if v is not None else None for v in column]
+            else:
+                out = [bool(v) for v in column]
+            cols.append(out)
+        return cols
+
+    def _slices(self, cols: list[list[Any]], n: int) -> Iterator[tuple[int, int]]:
+        """Row ranges of at most ``max_insert_rows`` rows and ``max_insert_bytes`` bytes
+        (text and JSON; a row over the byte bound goes alone)."""
+        text_cols = [c for c, spec in zip(cols, COLUMNS, strict=True)
+                     if spec.kind in ("text", "json")]
+        total = sum(sum(map(len, filter(None, c))) for c in text_cols)
+        if total <= self.max_insert_bytes:
+            for start in range(0, n, self.max_insert_rows):
+                yield start, min(n, start + self.max_insert_rows)
+            return
+        sizes = [sum(len(v) for v in row if v) for row in zip(*text_cols, strict=True)]
+        start = 0
+        while start < n:
+            end, size = start, 0
+            while end < n and end - start < self.max_insert_rows:
+                if end > start and size + sizes[end] > self.max_insert_bytes:
+                    break
+                size += sizes[end]
+                end += 1
+            yield start, end
+            start = end
+
+    def _insert(self, records: Sequence[SpanRecord], *, created_at: datetime | None = None,
+                version: datetime | None = None) -> None:
+        """INSERT in column form: one statement per batch, within the row/byte bounds."""
+        if not records:
+            return
+        n = len(records)
+        cols = self._columns(records, created_at, version)
+        for start, end in self._slices(cols, n):
+            self.client.insert(
+                TABLE_SPANS,
+                cols if (start, end) == (0, n) else [c[start:end] for c in cols],
+                column_names=_NAMES,
+                database=self.database,
+                column_type_names=_TYPE_NAMES,
+                column_oriented=True,
+                settings=self.insert_settings,
+            )
+
+    def _decode(self, names: Sequence[str], row: Sequence[Any]) -> SpanRecord:
+        values: dict[str, Any] = {}
+        for name, value in zip(names, row, strict=True):
+            spec_kind = _KIND.get(name)
+            if spec_kind is None:
+                continue
+            attr = COLUMN_ATTR[name]
+            if spec_kind == "json":
+                value = None if value in (None, "") else loads(value)
+            elif spec_kind == "timestamp":
+                value = _utc(value)
+            elif spec_kind == "bool":
+                value = bool(value)
+            elif name == "parentSpanId" and value == "":
+                value = None
+            values[attr] = value
+        return SpanRecord(**values)
+
+    def _fetch(self, sql: str, params: dict[str, Any]) -> list[SpanRecord]:
+        """Rows of a query that selects by traceId (every caller does)."""
+        result = self.client.query(sql, parameters=clean_params(params),
+                                   settings=self.by_trace_settings)
+        names = result.column_names
+        return [self._decode(names, row) for row in result.result_rows]
+
+    # ------------------------------------------------------------------ writes
+    def batch_create_spans(self, records: Sequence[SpanRecord]) -> None:
+        """Insert complete rows; a span written before gets a newer version (upsert)."""
+        if not records:
+            return
+        self._insert(records, created_at=utc_now(), version=self.clock.next())
+
+    def batch_update_spans(self, records: Sequence[SpanRecord]) -> None:
+        """Insert a newer full version of each row that exists; missing rows are skipped.
+
+        The new version keeps the stored ``createdAt`` and gets an ``updatedAt`` above the
+        stored one. If an update moves a span in the ordering key (its start time or its
+        parent changed), the older versions are deleted, since the merge would not
+        replace them.
+        """
+        latest: dict[tuple[str, str], SpanRecord] = {}
+        for r in records:
+            latest[r.key] = r
+        if not latest:
+            return
+        existing = self._existing(list(latest))
+        if not existing:
+            return
+        floor = max(row[1] for row in existing.values())
+        version = self.clock.next(at_least=floor + timedelta(milliseconds=1))
+        rows: list[SpanRecord] = []
+        moved: list[tuple[str, str]] = []
+        for key, (created, _updated, started, parent) in existing.items():
+            r = latest[key]
+            rows.append(r.copy(created_at=created))
+            new_started = _utc(r.started_at)
+            if new_started != started or (not parent) != (not r.parent_span_id):
+                moved.append(key)
+        self._insert(rows, version=version)
+        for key in moved:
+            self._delete_where(
+                "`traceId` = {t:String} AND `spanId` = {s:String} AND "
+                "`updatedAt` < {v:DateTime64(3, 'UTC')}",
+                {"t": key[0], "s": key[1],
+                 "v": ts_text(version)})
+
+    def _existing(self, keys: list[tuple[str, str]]
+                  ) -> dict[tuple[str, str], tuple[datetime, datetime, datetime, str | None]]:
+        out: dict[tuple[str, str], tuple[datetime, datetime, datetime, str | None]] = {}
+        for chunk in _chunks(keys, KEY_CHUNK):
+            rows = self.query_rows(
+                f"SELECT `traceId`, `spanId`, `createdAt`, `updatedAt`, `startedAt`, "
+                f"`parentSpanId` FROM {self.schema.spans} FINAL "
+                "WHERE `traceId` IN {tids:Array(String)} AND `spanId` IN {sids:Array(String)}",
+                {"tids": sorted({k[0] for k in chunk}), "sids": sorted({k[1] for k in chunk})},
+                settings=self.by_trace_settings)
+            wanted = set(chunk)
+            for t, s, created, updated, started, parent in rows:
+                if (t, s) in wanted:
+                    out[(t, s)] = (_utc(created), _utc(updated), _utc(started),  # type: ignore[assignment]
+                                   parent or None)
+        return out
+
+    def _delete_where(self, condition: str, params: dict[str, Any]) -> None:
+        table = self.schema.spans_local
+        if self.delete_method == "lightweight":
+            self.command(f"DELETE FROM {table}{self.schema.on_cluster} WHERE {condition}",
+                         params, settings={"lightweight_deletes_sync": 2})
+        else:
+            self.command(f"ALTER TABLE {table}{self.schema.on_cluster} DELETE WHERE {condition}",
+                         params, settings={"mutations_sync": 2})
+
+    def batch_delete_traces(self, trace_ids: Sequence[str]) -> int:
+        """Delete every span of these traces; returns how many spans were deleted."""
+        ids = list(dict.fromkeys(str(t) for t in trace_ids))
+        if not ids:
+            return 0
+        deleted = 0
+        for chunk in _chunks(ids, KEY_CHUNK):
+            params = {"ids": list(chunk)}
+            rows = self.query_rows(
+                f"SELECT count() FROM {self.schema.spans} FINAL "
+                "WHERE `traceId` IN {ids:Array(String)}", params)
+            found = int(rows[0][0]) if rows else 0
+            if found:
+                self._delete_where("`traceId` IN {ids:Array(String)}", params)
+            deleted += found
+        return deleted
+
+    def delete_traces_older_than(self, before: datetime) -> int:
+        """Delete the traces whose root span started before ``before``."""
+        p = Params()
+        conds = self._root_conditions(p)
+        conds.append(f"`startedAt` < {p.ts(before)}")
+        if self.helpers:
+            conds.append(f"`{HELPER_ROOT_STARTED}` < {p.ts(before)}")
+        rows = self.query_rows(
+            f"SELECT DISTINCT `traceId` FROM {self.schema.spans} FINAL "
+            f"WHERE {' AND '.join(conds)}", p.values)
+        return self.batch_delete_traces([r[0] for r in rows])
+
+    # ------------------------------------------------------------------ reads
+    def _root_conditions(self, p: Params) -> list[str]:
+        conds = [ROOT]
+        if self.helpers:
+            conds.append(f"`{HELPER_IS_CHILD}` = false")
+        return conds
+
+    def get_span(self, trace_id: str, span_id: str) -> SpanRecord | None:
+        rows = self._fetch(
+            f"SELECT {_FULL_SELECT} FROM {self.schema.spans} FINAL "
+            "WHERE `traceId` = {t:String} AND `spanId` = {s:String} LIMIT 1",
+            {"t": trace_id, "s": span_id})
+        return rows[0] if rows else None
+
+    def get_root_span(self, trace_id: str) -> SpanRecord | None:
+        p = Params()
+        conds = [f"`traceId` = {p.add(trace_id, 'String')}", *self._root_conditions(p)]
+        rows = self._fetch(
+            f"SELECT {_FULL_SELECT} FROM {self.schema.spans} FINAL "
+            f"WHERE {' AND '.join(conds)} ORDER BY `startedAt`, `spanId` LIMIT 1", p.values)
+        return rows[0] if rows else None
+
+    def _get_trace_spans(self, trace_id: str, light: bool) -> list[SpanRecord]:
+        cols = _LIGHT_SELECT if light else _FULL_SELECT
+        return self._fetch(
+            f"SELECT {cols} FROM {self.schema.spans} FINAL WHERE `traceId` = {{t:String}} "
+            "ORDER BY `startedAt`, `spanId`", {"t": trace_id})
+
+    def _filter_conditions(self, f: TracesFilter, p: Params) -> list[str]:
+        conds = self._root_conditions(p)
+        helpers = self.helpers
+        for attr, value in f.equalities():
+            conds.append(f"`{_ATTR_TO_NAME[attr]}` = {p.add(value, 'String')}")
+        if f.started_from is not None:
+            conds.append(f"`startedAt` >= {p.ts(f.started_from)}")
+            if helpers:  # the same bound on the key column, for the primary index
+                conds.append(f"`{HELPER_ROOT_STARTED}` >= {p.ts(f.started_from)}")
+        if f.started_to is not None:
+            conds.append(f"`startedAt` <= {p.ts(f.started_to)}")
+            if helpers:
+                conds.append(f"`{HELPER_ROOT_STARTED}` <= {p.ts(f.started_to)}")
+        if f.ended_from is not None:
+            conds.append(f"`endedAt` >= {p.ts(f.ended_from)}")
+        if f.ended_to is not None:
+            conds.append(f"`endedAt` <= {p.ts(f.ended_to)}")
+        if f.status == "error":
+            conds.append(HAS_ERROR)
+        elif f.status == "running":
+            conds.append(f"{NO_ERROR} AND `endedAt` IS NULL")
+        elif f.status == "success":
+            conds.append(f"{NO_ERROR} AND `endedAt` IS NOT NULL")
+        if f.has_child_error is not None:
+            child = [f"NOT ({ROOT})", HAS_ERROR]
+            if helpers:
+                child.append(f"`{HELPER_IS_CHILD}` = true")
+            sub = (f"SELECT `traceId` FROM {self.schema.spans} FINAL "
+                   f"WHERE {' AND '.join(child)}")
+            conds.append(f"`traceId` {'IN' if f.has_child_error else 'NOT IN'} ({sub})")
+        for tag in f.tags or ():
+            conds.append(json_array_has("tags", tag, p))
+        for key, value in (f.metadata or {}).items():
+            conds.append(json_key_equals("metadata", key, value, p))
+        for key, value in (f.scope or {}).items():
+            conds.append(json_key_equals("scope", key, value, p))
+        return conds
+
+    def _order(self, order_by: TracesOrderBy) -> str:
+        d = order_by.direction
+        if order_by.field == "startedAt":
+            # For roots the helper column *is* startedAt, and it is the ordering key:
+            # the newest page is read in key order instead of sorting every root.
+            start = f"`{HELPER_ROOT_STARTED}`" if self.helpers else "`startedAt`"
+            return f"{start} {d}, `traceId` {d}"
+        nulls = "NULLS FIRST" if d == "DESC" else "NULLS LAST"
+        return f"`endedAt` {d} {nulls}, `startedAt` {d}, `traceId` {d}"
+
+    def _list_roots(
+        self, filters: TracesFilter, pagination: Pagination, order_by: TracesOrderBy
+    ) -> tuple[list[SpanRecord], int]:
+        p = Params()
+        where = " AND ".join(self._filter_conditions(filters, p))
+        spans = self.schema.spans
+        total_rows = self.query_rows(f"SELECT count() FROM {spans} FINAL WHERE {where}",
+                                     p.values)
+        total = int(total_rows[0][0]) if total_rows else 0
+        if total <= pagination.offset:
+            return [], total
+        # Phase 1: the page's keys, reading only the light key columns.
+        limit = p.add(pagination.per_page, "UInt32")
+        offset = p.add(pagination.offset, "UInt32")
+        keys = self.query_rows(
+            f"SELECT `traceId`, `spanId` FROM {spans} FINAL WHERE {where} "
+            f"ORDER BY {self._order(order_by)} LIMIT {limit} OFFSET {offset}", p.values)
+        if not keys:
+            return [], total
+        # Phase 2: the full rows of just those keys, by primary key.
+        q = Params()
+        conds = [f"`traceId` IN {q.add([k[0] for k in keys], 'Array(String)')}",
+                 f"`spanId` IN {q.add([k[1] for k in keys], 'Array(String)')}",
+                 *self._root_conditions(q)]
+        rows = self._fetch(
+            f"SELECT {_FULL_SELECT} FROM {spans} FINAL WHERE {' AND '.join(conds)}", q.values)
+        by_key = {r.key: r for r in rows}
+        return [by_key[(t, s)] for t, s in keys if (t, s) in by_key], total
+
