@@ -34,7 +34,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         if isinstance(p, Provider):
             try:
                 p.stop()
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 print(f"stopping {p.name} failed: {exc}")
 
 

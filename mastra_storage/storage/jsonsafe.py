@@ -69,7 +69,10 @@ def _default(value: Any) -> Any:
     return text if len(text) <= _REPR_LIMIT else text[:_REPR_LIMIT] + "…"
 
 
-_BAD_CHARS = re.compile("[\x00\ud800-\udfff]")
+# NUL and lone surrogates: what no store can keep as is (public: the ClickHouse fast path
+# checks its own JSON text against the same set).
+BAD_CHARS = re.compile("[\x00\ud800-\udfff]")
+_BAD_CHARS = BAD_CHARS
 
 
 def _clean_str(value: str) -> str:

@@ -20,7 +20,7 @@ from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from ..base import BaseStore
-from ..jsonsafe import _BAD_CHARS, DEFAULT_MAX_BYTES, clean_text, dumps, loads
+from ..jsonsafe import BAD_CHARS, DEFAULT_MAX_BYTES, clean_text, dumps, loads
 from ..records import (
     COLUMNS,
     HEAVY_ATTRS,
@@ -150,7 +150,7 @@ def _clean_texts(column: Sequence[Any]) -> list[Any]:
     except TypeError:  # something that is not a str: convert one by one
         return [clean_text(v if isinstance(v, str) else str(v)) if v is not None else None
                 for v in column]
-    if _BAD_CHARS.search(joined):
+    if BAD_CHARS.search(joined):
         return [clean_text(v) for v in column]
     return list(column)
 
@@ -370,7 +370,7 @@ class ClickHouseStore(BaseStore):
 
         Plain JSON-able values of moderate size are encoded by one reused C encoder
         (jsonsafe's settings, byte-identical output); anything that would need
-        jsonsafe's rules (NaN, NUL or lone surrogates — jsonsafe's own ``_BAD_CHARS`` —,
+        jsonsafe's rules (NaN, NUL or lone surrogates — jsonsafe's own ``BAD_CHARS`` —,
         non-JSON objects, cycles, truncation) or fails goes through ``dumps`` itself, so
         the outcome is the same as in every other store.
         """
@@ -381,7 +381,7 @@ class ClickHouseStore(BaseStore):
             except (ValueError, TypeError, RecursionError):
                 text = None
             if text is not None and len(text) <= self.max_json_bytes // 4 \
-                    and "\\u0000" not in text and not _BAD_CHARS.search(text):
+                    and "\\u0000" not in text and not BAD_CHARS.search(text):
                 return text
         text, truncated = dumps(value, self.max_json_bytes)
         if truncated:
