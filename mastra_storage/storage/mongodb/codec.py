@@ -8,11 +8,11 @@ columns as native BSON documents/arrays. Every column is written (``null`` when 
 Payload rules, in order (the outcome is defined; nothing is dropped without a trace):
 
 1. the shared JSON rules of :mod:`..jsonsafe` (``dumps`` then ``json.loads``): NaN and
-   infinities become strings, NUL becomes U+FFFD, unserialisable values get their
+   infinities become strings, NUL and lone UTF-16 surrogates (which no store can
+   encode) become U+FFFD, unserialisable values get their
    marker or ``repr``, cycles are cut, a field over ``max_json_bytes`` becomes the
    truncation marker — exactly what the SQL stores keep, so a trace reads the same;
-2. BSON limits that JSON does not have: a lone UTF-16 surrogate (not encodable as UTF-8)
-   becomes U+FFFD, in payloads and text fields; an integer outside int64 is stored as its
+2. BSON limits that JSON does not have: an integer outside int64 is stored as its
    decimal text; a value nested deeper than :data:`MAX_NESTING` levels inside a payload is
    stored as its JSON text (MongoDB refuses documents nested more than 100 levels);
 3. the 16 MB document limit: when the encoded document would exceed the server's
@@ -58,9 +58,6 @@ PREVIEW_CHARS = 1000
 _BSON_PER_JSON_CHAR = 6
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _LONG_DIGITS = re.compile(r"\d{19}")
-# Lone UTF-16 surrogates: valid in a Python str, not encodable as BSON's UTF-8.
-_SURROGATE = re.compile("[\ud800-\udfff]")
-_REPLACEMENT = "\ufffd"
 _ESCAPED_DOLLAR = "\uff04"  # FULLWIDTH DOLLAR SIGN
 _ESCAPED_DOT = "\uff0e"  # FULLWIDTH FULL STOP
 
@@ -85,7 +82,6 @@ class CodecStats:
     truncated_text_fields: int = 0  # non-key text fields cut to fit the 16 MB limit
     deep_values: int = 0  # sub-values nested deeper than MAX_NESTING, kept as JSON text
     big_ints: int = 0  # integers outside int64, kept as decimal text
-    surrogates: int = 0  # fields whose lone UTF-16 surrogates became U+FFFD
     escaped_documents: int = 0  # documents re-sent with '$'/'.' keys escaped
 
     def as_dict(self) -> dict[str, int]:
@@ -151,11 +147,7 @@ class SpanCodec:
             if kind == "json":
                 doc[spec.name] = self._payload(value, spec.name, texts)
             elif kind == "text":
-                text = _text(value)
-                if text is not None and _SURROGATE.search(text):
-                    text = _SURROGATE.sub(_REPLACEMENT, text)
-                    self._count("surrogates")
-                doc[spec.name] = text
+                doc[spec.name] = _text(value)
             elif kind == "timestamp":
                 if value is None and spec.name in ("createdAt", "updatedAt"):
                     value = now
@@ -173,11 +165,7 @@ class SpanCodec:
         if value is None:
             return None
         text, truncated = dumps(value, self.max_json_bytes)
-        assert text is not None
-        if _SURROGATE.search(text):
-            text = _SURROGATE.sub(_REPLACEMENT, text)
-            if name is not None:
-                self._count("surrogates")
+        assert text is not None  # NUL and lone surrogates are already U+FFFD (jsonsafe)
         if truncated and name is not None:
             self._count("truncated_fields")
         if texts is not None and name is not None:
