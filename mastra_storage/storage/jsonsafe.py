@@ -76,6 +76,8 @@ _BAD_CHARS = BAD_CHARS
 
 
 def _clean_str(value: str) -> str:
+    if value.isascii():  # O(1) in CPython: no surrogate possible, only NUL to look for
+        return value.replace(_NUL, _REPLACEMENT) if _NUL in value else value
     return _BAD_CHARS.sub(_REPLACEMENT, value) if _BAD_CHARS.search(value) else value
 
 
@@ -140,7 +142,9 @@ def dumps(value: Any, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[str | None, b
         return None, False
     try:
         text = _encoder.encode(value)
-        if "\\u0000" in text or _BAD_CHARS.search(text):
+        # The encoder escapes NUL as \u0000; surrogates stay raw (ensure_ascii=False),
+        # and an ASCII-only text cannot hold one.
+        if "\\u0000" in text or (not text.isascii() and _BAD_CHARS.search(text)):
             text = _encoder.encode(to_jsonable(value))
     except (ValueError, TypeError, RecursionError):
         text = _encoder.encode(to_jsonable(value))

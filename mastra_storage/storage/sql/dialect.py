@@ -84,7 +84,12 @@ class SqlDialect:
 
     def encode(self, record: SpanRecord, now: datetime | None = None,
                touch: bool = False) -> dict[str, Any]:
-        """A parameter dict keyed by column name.
+        """A parameter dict keyed by column name (see :meth:`encode_values`)."""
+        return dict(zip(_NAMES, self.encode_values(record, now, touch), strict=True))
+
+    def encode_values(self, record: SpanRecord, now: datetime | None = None,
+                      touch: bool = False) -> list[Any]:
+        """The row's values in ``COLUMNS`` order.
 
         A missing ``createdAt``/``updatedAt`` takes ``now``; ``touch`` sets ``updatedAt``
         to ``now`` (an update). Values are read with one ``attrgetter`` and only non-None
@@ -110,7 +115,7 @@ class SqlDialect:
                 values[i] = self.encode_timestamp(v)
         for i in _BOOL:
             values[i] = self.encode_bool(values[i])
-        return dict(zip(_NAMES, values, strict=True))
+        return values
 
     def decode(self, row: Mapping[str, Any]) -> SpanRecord:
         values: dict[str, Any] = {}
@@ -157,6 +162,11 @@ class SqlDialect:
     def upsert_rows(self, conn: sa.Connection, table: sa.Table,
                     rows: Sequence[dict[str, Any]]) -> None:
         conn.execute(self.upsert(table), list(rows))
+
+    def upsert_records(self, conn: sa.Connection, table: sa.Table,
+                       records: Sequence[SpanRecord], now: datetime) -> None:
+        """Encode and upsert; a dialect with a positional fast path overrides this."""
+        self.upsert_rows(conn, table, [self.encode(r, now) for r in records])
 
     def update_rows(self, conn: sa.Connection, table: sa.Table, stmt: sa.Executable,
                     rows: Sequence[dict[str, Any]]) -> None:

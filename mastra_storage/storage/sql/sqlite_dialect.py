@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -10,8 +11,10 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..jsonsafe import to_jsonable
-from ..records import ColumnSpec
+from ..records import COLUMNS, ColumnSpec, SpanRecord
 from .dialect import SqlDialect
+
+COLUMN_NAMES = tuple(c.name for c in COLUMNS)
 
 
 class SQLiteDialect(SqlDialect):
@@ -79,6 +82,16 @@ class SQLiteDialect(SqlDialect):
         sql, names = self._positional(conn, ("upsert", table), self.upsert(table),
                                       [c.name for c in table.columns])
         conn.exec_driver_sql(sql, [tuple([r[n] for n in names]) for r in rows])
+
+    def upsert_records(self, conn: sa.Connection, table: sa.Table,
+                       records: Sequence[SpanRecord], now: datetime) -> None:
+        sql, names = self._positional(conn, ("upsert", table), self.upsert(table),
+                                      [c.name for c in table.columns])
+        encode = self.encode_values
+        if names == COLUMN_NAMES:  # the compiled order is the record's: no dicts at all
+            conn.exec_driver_sql(sql, [tuple(encode(r, now)) for r in records])
+        else:  # pragma: no cover - a table with extra columns
+            self.upsert_rows(conn, table, [self.encode(r, now) for r in records])
 
     def update_rows(self, conn: sa.Connection, table: sa.Table, stmt: sa.Executable,
                     rows: Sequence[dict[str, Any]]) -> None:

@@ -102,17 +102,13 @@ class SQLStore(BaseStore):
         return self.dialect.read_column(self.table, spec)
 
     # ------------------------------------------------------------------ writes
-    def _encode_rows(self, records: Sequence[SpanRecord], now: datetime) -> list[dict[str, Any]]:
-        encode = self.dialect.encode
-        return [encode(r, now) for r in records]
-
     def batch_create_spans(self, records: Sequence[SpanRecord]) -> None:
         if not records:
             return
-        rows = self._encode_rows(records, utc_now())
+        now = utc_now()
         with self.engine.begin() as conn:
-            for i in range(0, len(rows), WRITE_CHUNK):
-                self.dialect.upsert_rows(conn, self.table, rows[i:i + WRITE_CHUNK])
+            for i in range(0, len(records), WRITE_CHUNK):
+                self.dialect.upsert_records(conn, self.table, records[i:i + WRITE_CHUNK], now)
 
     def batch_update_spans(self, records: Sequence[SpanRecord]) -> None:
         if not records:
