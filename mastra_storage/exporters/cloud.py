@@ -25,7 +25,6 @@ logged nor put in an exception.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import gzip as gzip_module
 import json
@@ -35,7 +34,6 @@ import random
 import threading
 import time
 import uuid
-import weakref
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -64,6 +62,7 @@ from .cloud_endpoints import (
     validate_project_id,
 )
 from .drops import DropCounter, DropReason, OnDrop
+from .lifecycle import register_fork_and_exit
 
 if TYPE_CHECKING:
     from ..storage.base import ObservabilityStore
@@ -221,7 +220,7 @@ class CloudExporter:
                       "(https://cloud.mastra.ai, project settings → access tokens). Until "
                       "then this exporter does nothing.", ENV_TOKEN)
             return
-        _register_fork_and_exit(self)
+        register_fork_and_exit(self)
 
     # ------------------------------------------------------------------ protocol
     def bind(self, storage: ObservabilityStore | None) -> None:
@@ -690,24 +689,6 @@ def _encode(record: dict[str, Any]) -> str:
 
 def _new_id() -> str:
     return uuid.uuid4().hex
-
-
-def _register_fork_and_exit(exporter: CloudExporter) -> None:
-    ref = weakref.ref(exporter)
-
-    def in_child() -> None:
-        obj = ref()
-        if obj is not None:
-            obj._after_fork_in_child()
-
-    def at_exit() -> None:
-        obj = ref()
-        if obj is not None:
-            obj.shutdown(obj.exit_timeout)
-
-    if hasattr(os, "register_at_fork"):
-        os.register_at_fork(after_in_child=in_child)
-    atexit.register(at_exit)
 
 
 __all__ = ["CloudExporter", "CloudExporterStats", "parse_retry_after"]

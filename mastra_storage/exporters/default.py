@@ -9,12 +9,9 @@ and then dropped, and every dropped event is counted with its reason.
 
 from __future__ import annotations
 
-import atexit
 import logging
-import os
 import threading
 import time
-import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -24,6 +21,7 @@ from ..storage.capabilities import TracingStrategy, resolve_strategy
 from ..storage.records import SpanRecord
 from ..tracing.events import TracingEvent, TracingEventType
 from .drops import DropCounter, DropReason, OnDrop
+from .lifecycle import register_fork_and_exit
 
 if TYPE_CHECKING:
     from ..storage.base import ObservabilityStore
@@ -79,6 +77,9 @@ class DefaultExporter:
     """
 
     name = "default-exporter"
+    # At interpreter exit: wait for the flush (None = as long as it takes; with storage
+    # down, later batches get one attempt each, so this ends).
+    exit_timeout: float | None = None
 
     def __init__(
         self,
@@ -121,7 +122,7 @@ class DefaultExporter:
         self._bound = False
         self._closed = False
         self._init_runtime()
-        _register_fork_and_exit(self)
+        register_fork_and_exit(self)
 
     # ------------------------------------------------------------------ binding
     def bind(self, storage: ObservabilityStore | None) -> None:
@@ -418,21 +419,3 @@ class DefaultExporter:
 def _short(exc: BaseException, limit: int = 300) -> str:
     text = str(exc).replace("\n", " ")
     return text if len(text) <= limit else text[:limit] + "…"
-
-
-def _register_fork_and_exit(exporter: DefaultExporter) -> None:
-    ref = weakref.ref(exporter)
-
-    def in_child() -> None:
-        obj = ref()
-        if obj is not None:
-            obj._after_fork_in_child()
-
-    def at_exit() -> None:
-        obj = ref()
-        if obj is not None:
-            obj.shutdown()
-
-    if hasattr(os, "register_at_fork"):
-        os.register_at_fork(after_in_child=in_child)
-    atexit.register(at_exit)

@@ -86,15 +86,3 @@ class PostgresStore(SQLStore):
     @classmethod
     def from_url(cls, url: str, **options: Any) -> PostgresStore:
         return cls(url, **options)
-
-    def init(self) -> None:
-        with self._init_lock:
-            if self._initialised:
-                return
-            from .migrate import require_table, upgrade
-
-            if self.auto_migrate:
-                upgrade(self.engine, schema=self.schema)
-            else:
-                require_table(self.engine, self.schema)
-            self._initialised = True

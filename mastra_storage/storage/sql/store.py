@@ -59,14 +59,17 @@ class SQLStore(BaseStore):
 
     # ------------------------------------------------------------------ lifecycle
     def init(self) -> None:
-        """Create/upgrade the table through the Alembic history when ``auto_migrate``."""
+        """Create/upgrade the table through the Alembic history when ``auto_migrate``;
+        otherwise check it exists (``SchemaNotReadyError`` says what to run)."""
         with self._init_lock:
             if self._initialised:
                 return
-            if self.auto_migrate:
-                from .migrate import upgrade
+            from .migrate import require_table, upgrade
 
+            if self.auto_migrate:
                 upgrade(self.engine, schema=self.schema)
+            else:
+                require_table(self.engine, self.schema)
             self._initialised = True
 
     def close(self) -> None:
