@@ -10,6 +10,7 @@ deterministic share of failures. Each trace has exactly ``spans_per_trace`` span
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -22,6 +23,15 @@ QUESTIONS = (
     "Where is my order #{n}?", "I was charged twice for order #{n}", "Cancel subscription {n}",
     "Change the delivery address of #{n}", "Is item {n} back in stock?",
 )
+
+
+_latency = 0.0  # seconds; set per run_workload call
+
+
+def _work(rng: random.Random, scale: float = 1.0) -> None:
+    """Simulated model/tool latency (nothing when the run asked for none)."""
+    if _latency > 0:
+        time.sleep(_latency * scale * rng.uniform(0.5, 1.5))
 
 
 class ToolFailure(RuntimeError):
@@ -57,12 +67,21 @@ def run_workload(
     payload_bytes: int = 256,
     error_rate: float = 0.1,
     seed: int = 7,
+    latency_ms: float = 0.0,
     on_trace: Callable[[int], None] | None = None,
 ) -> WorkloadResult:
-    """Emit ``traces`` agent runs of exactly ``spans_per_trace`` spans each (min 2)."""
+    """Emit ``traces`` agent runs of exactly ``spans_per_trace`` spans each (min 2).
+
+    ``latency_ms`` > 0 makes each model, tool and step call take about that long (the demo
+    uses it so trees show real durations; the benchmark leaves it at 0).
+    """
     if spans_per_trace < 2:
         raise ValueError("spans_per_trace must be at least 2 (agent run + one model call)")
+    if latency_ms < 0:
+        raise ValueError("latency_ms must be >= 0")
     rng = random.Random(seed)
+    global _latency
+    _latency = latency_ms / 1000
     result = WorkloadResult()
     for n in range(traces):
         failed = _one_trace(tracer, rng, n, spans_per_trace, payload_bytes, error_rate, result)
@@ -127,11 +146,13 @@ def _model_turn(root: Span, rng: random.Random, step: int, payload: int, budget:
                         result.spans += 1
                         used += 1
                         mcp.end(output={"customer": {"id": rng.randrange(10**6)}})
+                _work(rng)
                 if rng.random() < 0.05:
                     call.error(ToolFailure(f"{tool} timed out"))
                     result.failed_spans += 1
                 else:
                     call.end(output={"result": _text(rng, payload)})
+        _work(rng, 3.0)  # the model call itself
         gen.update(attributes={"usage": {"inputTokens": tokens_in, "outputTokens": tokens_out}})
         gen.end(output={"text": _text(rng, payload)}, attributes={"finishReason": "stop"})
     return used
@@ -150,6 +171,7 @@ def _workflow(root: Span, rng: random.Random, payload: int, budget: int,
                           input={"step": name}) as step:
                 result.spans += 1
                 used += 1
+                _work(rng, 0.5)
                 step.end(output={"ok": True})
         if budget - used >= 1:
             wf.event("sla-checked", output={"withinSla": rng.random() < 0.9})

@@ -49,6 +49,10 @@ def demo(
     error_rate: Annotated[float, typer.Option(
         "--error-rate", min=0.0, max=1.0, help="Share of agent runs that fail.")] = 0.1,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the simulated workload.")] = 7,
+    latency_ms: Annotated[float, typer.Option(
+        "--latency-ms", min=0.0,
+        help="Simulated time a model or tool call takes (gives the trees real durations).",
+    )] = 3.0,
 ) -> None:
     """Trace a simulated support agent into a local SQLite file, then summarise it."""
     from .. import (
@@ -85,7 +89,8 @@ def demo(
                 task = progress.add_task("runs", total=traces)
                 generated = run_workload(
                     tracer, traces, spans_per_trace=spans_per_trace, error_rate=error_rate,
-                    seed=seed, on_trace=lambda _n: progress.advance(task))
+                    seed=seed, latency_ms=latency_ms,
+                    on_trace=lambda _n: progress.advance(task))
             t_emitted = time.perf_counter()
             with out.status("flushing to storage…"):
                 obs.shutdown()

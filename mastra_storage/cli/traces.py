@@ -142,7 +142,7 @@ def list_traces(
     first = page * per_page + 1
     last = page * per_page + len(result.spans)
     pages = max(1, -(-result.total // per_page))
-    footer = f"{first}-{last} of {result.total} trace(s) · page {page} of 0..{pages - 1}"
+    footer = f"{first}-{last} of {result.total} trace(s) · page {page} (pages 0–{pages - 1})"
     if result.has_more:
         footer += f" · next: --page {page + 1}"
     out.print(Text(footer, style="dim"))
