@@ -50,6 +50,19 @@ def emit_events(tracer, n, name="e"):
     return root, spans
 
 
+def signal_writes(faulty):
+    """An Event set after each successful create on the real store behind ``faulty``."""
+    written = threading.Event()
+    original = faulty.inner.batch_create_spans
+
+    def spy(records):
+        original(records)
+        written.set()
+
+    faulty.inner.batch_create_spans = spy  # type: ignore[method-assign]
+    return written
+
+
 def count_rows(store):
     with store.engine.connect() as conn:
         return conn.exec_driver_sql("select count(*) from mastra_ai_spans").scalar_one()
@@ -264,14 +277,7 @@ def test_flush_times_out_while_storage_is_blocked(real):
 def test_batch_size_triggers_a_write_without_flush(real):
     faulty = FaultyStore(real)
     obs, tracer, exporter, _, _ = setup(faulty, strategy="insert-only", max_batch_size=5)
-    written = threading.Event()
-    original = faulty.inner.batch_create_spans
-
-    def spy(records):
-        original(records)
-        written.set()
-
-    faulty.inner.batch_create_spans = spy  # type: ignore[method-assign]
+    written = signal_writes(faulty)
     root = tracer.start_span("root", new_trace=True)
     for i in range(5):
         root.event(f"e{i}")
@@ -283,14 +289,7 @@ def test_batch_size_triggers_a_write_without_flush(real):
 def test_wait_time_triggers_a_write_without_flush(real):
     faulty = FaultyStore(real)
     obs, tracer, exporter, _, _ = setup(faulty, strategy="insert-only", max_batch_wait_ms=20)
-    written = threading.Event()
-    original = faulty.inner.batch_create_spans
-
-    def spy(records):
-        original(records)
-        written.set()
-
-    faulty.inner.batch_create_spans = spy  # type: ignore[method-assign]
+    written = signal_writes(faulty)
     tracer.start_span("only", new_trace=True).end()
     assert written.wait(10)
     assert count_rows(real) == 1

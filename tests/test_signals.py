@@ -8,7 +8,6 @@ DefaultExporter) ignores it.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
@@ -24,28 +23,11 @@ from mastra_storage.tracing.events import (
     TracingEventType,
 )
 
+from .helpers import RecordingExporter
 
-class EventRecorder:
-    """An exporter that keeps every event it is given (thread-safe)."""
 
-    name = "recorder"
-
-    def __init__(self) -> None:
-        self.events: list[Any] = []
-        self._lock = threading.Lock()
-
-    def bind(self, storage: Any) -> None:
-        pass
-
-    def export(self, event: Any) -> None:
-        with self._lock:
-            self.events.append(event)
-
-    def flush(self, timeout: float | None = None) -> bool:
-        return True
-
-    def shutdown(self, timeout: float | None = None) -> None:
-        pass
+class EventRecorder(RecordingExporter):
+    """The shared recorder, plus a filter by event kind."""
 
     def of(self, kind: type) -> list[Any]:
         with self._lock:

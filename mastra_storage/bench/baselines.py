@@ -53,8 +53,11 @@ def iso_z(value: datetime) -> str:
     return value.isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
-def encode_text_row(record: SpanRecord, now: datetime) -> list[Any]:
-    """A row in COLUMNS order as the SQLite store stores it (text JSON, text timestamps)."""
+def encode_row(record: SpanRecord, now: datetime,
+               timestamp: Callable[[datetime], Any] = iso_z) -> list[Any]:
+    """A row in COLUMNS order: JSON text, ``timestamp(value)`` timestamps, 0/1 isEvent.
+
+    The default (ISO ``…Z`` text) is how the SQLite store stores a row."""
     row = list(_values(record))
     for i in _JSON_IDX:
         if row[i] is not None:
@@ -63,9 +66,13 @@ def encode_text_row(record: SpanRecord, now: datetime) -> list[Any]:
     row[_UPDATED_IDX] = row[_UPDATED_IDX] or now
     for i in _TS_IDX:
         if row[i] is not None:
-            row[i] = iso_z(row[i])
+            row[i] = timestamp(row[i])
     row[_BOOL_IDX] = 1 if row[_BOOL_IDX] else 0
     return row
+
+
+def encode_text_row(record: SpanRecord, now: datetime) -> list[Any]:
+    return encode_row(record, now)
 
 
 def _result(method: str, spans: int, clock: Clock, rows: int,
@@ -373,18 +380,12 @@ def mssql_baseline(inp: BaselineInput) -> dict[str, Any]:
         raw.close()
 
 
+def _naive_utc(value: datetime) -> datetime:
+    return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+
 def _mssql_row(record: SpanRecord, now: datetime) -> list[Any]:
-    row = list(_values(record))
-    for i in _JSON_IDX:
-        if row[i] is not None:
-            row[i] = _dumps(row[i])
-    row[_CREATED_IDX] = row[_CREATED_IDX] or now
-    row[_UPDATED_IDX] = row[_UPDATED_IDX] or now
-    for i in _TS_IDX:
-        if row[i] is not None:
-            row[i] = row[i].astimezone(timezone.utc).replace(tzinfo=None)
-    row[_BOOL_IDX] = 1 if row[_BOOL_IDX] else 0
-    return row
+    return encode_row(record, now, _naive_utc)
 
 
 BASELINES: dict[str, Callable[[BaselineInput], dict[str, Any]]] = {
