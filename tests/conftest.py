@@ -54,6 +54,37 @@ def store(backend: Provider) -> Iterator[Any]:
         s.close()
 
 
+@pytest.fixture(scope="session")
+def pg(tmp_path_factory: pytest.TempPathFactory) -> Provider:
+    """The PostgreSQL backend (server-specific tests; skips/fails like the suites)."""
+    return _provider("postgres", tmp_path_factory)
+
+
+@pytest.fixture
+def db(pg: Provider) -> Iterator[str]:
+    """The URL of a fresh, empty PostgreSQL database, dropped afterwards."""
+    from tests.backends.postgres import fresh_database
+
+    with fresh_database(pg.url) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def mongo(tmp_path_factory: pytest.TempPathFactory) -> Provider:
+    """The MongoDB backend (server-specific tests)."""
+    return _provider("mongodb", tmp_path_factory)
+
+
+@pytest.fixture
+def mstore(mongo: Provider) -> Iterator[Any]:
+    """A fresh, initialised, empty MongoDB store."""
+    store = mongo.make_store()
+    try:
+        yield store
+    finally:
+        store.close()
+
+
 @pytest.fixture
 def sqlite_path(tmp_path: Path) -> Path:
     return tmp_path / "mastra.db"

@@ -4,7 +4,6 @@ real PostgreSQL (create, no-op, adopt), offline DDL for PostgreSQL and MSSQL."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,8 +22,7 @@ from mastra_storage.storage.sql.migrate import (
     upgrade,
 )
 from mastra_storage.storage.sql.postgres import make_engine
-from tests.backends import Provider, selected
-from tests.backends.postgres import fresh_database
+from tests.backends import selected
 
 runner = CliRunner()
 needs_pg = pytest.mark.skipif("postgres" not in selected(),
@@ -34,18 +32,6 @@ needs_pg = pytest.mark.skipif("postgres" not in selected(),
 def invoke(*args: str) -> Any:
     return runner.invoke(app, list(args), env={"COLUMNS": "240"})
 
-
-@pytest.fixture(scope="module")
-def pg(tmp_path_factory: pytest.TempPathFactory) -> Provider:
-    from tests.conftest import _provider
-
-    return _provider("postgres", tmp_path_factory)
-
-
-@pytest.fixture
-def db(pg: Provider) -> Iterator[str]:
-    with fresh_database(pg.url) as url:
-        yield url
 
 
 def test_one_linear_history() -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -28,21 +27,6 @@ pytestmark = pytest.mark.skipif("mongodb" not in selected(),
 
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
-
-@pytest.fixture(scope="module")
-def mongo(tmp_path_factory: pytest.TempPathFactory) -> Provider:
-    from tests.conftest import _provider
-
-    return _provider("mongodb", tmp_path_factory)
-
-
-@pytest.fixture
-def mstore(mongo: Provider) -> Iterator[MongoDBStore]:
-    store = mongo.make_store()
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 def raw_doc(store: MongoDBStore, trace_id: str, span_id: str) -> dict[str, Any]:

@@ -4,7 +4,6 @@ provider supports; realtime is refused when the exporter is bound."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -18,7 +17,7 @@ from mastra_storage.storage import TracesFilter
 from mastra_storage.storage.capabilities import TracingStrategy
 from mastra_storage.storage.mongodb import MongoDBStore
 from mastra_storage.workload import run_workload
-from tests.backends import Provider, selected
+from tests.backends import selected
 
 pytestmark = pytest.mark.skipif("mongodb" not in selected(),
                                 reason="mongodb not in MASTRA_TEST_BACKENDS")
@@ -27,21 +26,6 @@ TRACES = 1000
 SPANS_PER_TRACE = 10
 FLUSH_EVERY = 200  # traces: at most 4,000 events buffered, under the 10,000 default bound
 
-
-@pytest.fixture(scope="module")
-def mongo(tmp_path_factory: pytest.TempPathFactory) -> Provider:
-    from tests.conftest import _provider
-
-    return _provider("mongodb", tmp_path_factory)
-
-
-@pytest.fixture
-def mstore(mongo: Provider) -> Iterator[MongoDBStore]:
-    store = mongo.make_store()
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 def test_realtime_is_refused_and_auto_prefers_batch_with_updates(mstore: MongoDBStore) -> None:

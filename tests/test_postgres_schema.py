@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -35,18 +34,6 @@ if not CONTRACT.exists():  # a checkout with shared/ beside it, or the dev tree
 pytestmark = pytest.mark.skipif("postgres" not in selected(),
                                 reason="postgres not in MASTRA_TEST_BACKENDS")
 
-
-@pytest.fixture(scope="module")
-def pg(tmp_path_factory: pytest.TempPathFactory) -> Provider:
-    from tests.conftest import _provider
-
-    return _provider("postgres", tmp_path_factory)
-
-
-@pytest.fixture
-def db(pg: Provider) -> Iterator[str]:
-    with fresh_database(pg.url) as url:
-        yield url
 
 
 def contract_sql() -> str:

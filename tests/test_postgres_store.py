@@ -25,13 +25,6 @@ needs_pg = pytest.mark.skipif("postgres" not in selected(),
                               reason="postgres not in MASTRA_TEST_BACKENDS")
 
 
-@pytest.fixture(scope="module")
-def pg(tmp_path_factory: pytest.TempPathFactory) -> Provider:
-    from tests.conftest import _provider
-
-    return _provider("postgres", tmp_path_factory)
-
-
 @pytest.fixture
 def pgstore(pg: Provider) -> Iterator[PostgresStore]:
     store = pg.make_store()

@@ -28,13 +28,6 @@ pytestmark = pytest.mark.skipif("postgres" not in selected(),
                                 reason="postgres not in MASTRA_TEST_BACKENDS")
 
 
-@pytest.fixture(scope="module")
-def pg(tmp_path_factory: pytest.TempPathFactory) -> Provider:
-    from tests.conftest import _provider
-
-    return _provider("postgres", tmp_path_factory)
-
-
 def test_realtime_is_refused_by_postgres(pg: Provider) -> None:
     store = pg.make_store()
     try:

@@ -212,13 +212,17 @@ class PostgresDialect(SqlDialect):
             set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in _KEEP},
         )
 
+    def _use_copy(self, rows: Sequence[dict[str, Any]]) -> bool:
+        """COPY + merge pays from ``copy_threshold`` rows (measured); VALUES below."""
+        method = self.bulk_method
+        if method == "auto":
+            return len(rows) >= self.copy_threshold
+        return method == "copy"
+
     def upsert_rows(self, conn: sa.Connection, table: sa.Table,
                     rows: Sequence[dict[str, Any]]) -> None:
         rows = dedupe_rows(rows)
-        method = self.bulk_method
-        if method == "auto":
-            method = "copy" if len(rows) >= self.copy_threshold else "values"
-        if method == "copy":
+        if self._use_copy(rows):
             self._upsert_copy(conn, table, rows)
         else:
             conn.execute(self.upsert(table), rows)
@@ -226,10 +230,7 @@ class PostgresDialect(SqlDialect):
     def update_rows(self, conn: sa.Connection, table: sa.Table, stmt: sa.Executable,
                     rows: Sequence[dict[str, Any]]) -> None:
         rows = dedupe_rows(rows)
-        method = self.bulk_method
-        if method == "auto":
-            method = "copy" if len(rows) >= self.copy_threshold else "values"
-        if method == "copy":
+        if self._use_copy(rows):
             self._update_copy(conn, table, rows)
         else:
             conn.execute(stmt, rows)
