@@ -21,7 +21,7 @@ from mastra_storage.storage.sql.migrate import (
     upgrade,
 )
 from mastra_storage.storage.sql.postgres import PostgresStore, make_engine
-from tests.backends import Provider, selected
+from tests.backends import Provider, selected, skip_unless_required
 from tests.backends.postgres import fresh_database
 
 from .factories import full_span, sid, span, tid
@@ -40,7 +40,7 @@ def contract_sql() -> str:
     """The contract DDL, statement for statement; only the function moves first (the
     catalogue dump lists the trigger before the function it executes)."""
     if not CONTRACT.exists():
-        pytest.skip(f"contract file not found at {CONTRACT}")
+        skip_unless_required(f"contract file not found at {CONTRACT}", "postgres")
     sql = CONTRACT.read_text()
     cut = sql.index("CREATE OR REPLACE FUNCTION")
     return sql[cut:] + "\n" + sql[:cut]

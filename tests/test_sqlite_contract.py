@@ -18,6 +18,7 @@ from mastra_storage.storage.sql.migrate import VERSION_TABLE, current_revision
 from mastra_storage.storage.sql.sqlite import JsonbUnsupportedError, SQLiteStore, sqlite_module
 from mastra_storage.workload import run_workload
 
+from .backends import skip_unless_required
 from .helpers import RecordingExporter
 from .test_exporter_strategies import assert_rows_match
 
@@ -28,7 +29,7 @@ ISO_MS_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 def contract_sql() -> str:
     if not CONTRACT.is_file():
-        pytest.skip(f"contract file not found at {CONTRACT}")
+        skip_unless_required(f"contract file not found at {CONTRACT}", "sqlite")
     return CONTRACT.read_text()
 
 
@@ -153,7 +154,10 @@ def test_several_processes_write_one_file(tmp_path):
 @pytest.mark.parametrize("driver", ["sqlite", "libsql"])
 def test_ten_thousand_spans_exact_rows_in_contract_format(tmp_path, driver):
     if driver == "libsql":
-        pytest.importorskip("libsql")
+        try:
+            import libsql  # noqa: F401
+        except ImportError:
+            skip_unless_required("the libsql package is not installed", "libsql")
     store = SQLiteStore(tmp_path / "volume.db", driver=driver)
     store.init()
     recorder = RecordingExporter()

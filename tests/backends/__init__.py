@@ -54,6 +54,17 @@ def selected() -> tuple[str, ...]:
     return tuple(n for n in ALL_BACKENDS if n in names)
 
 
+def skip_unless_required(reason: str, *backends: str) -> None:
+    """Skip with ``reason`` — or fail, when any of ``backends`` (or, with none named, any
+    backend at all) is required: a CI run must not skip its way past a missing piece."""
+    import pytest
+
+    req = required()
+    if (backends and req.intersection(backends)) or (not backends and req):
+        pytest.fail(f"required by MASTRA_TEST_REQUIRE but unavailable: {reason}", pytrace=False)
+    pytest.skip(reason, allow_module_level=True)
+
+
 def env_url(backend: str) -> str | None:
     return os.environ.get(f"MASTRA_TEST_{backend.upper()}_URL") or None
 
