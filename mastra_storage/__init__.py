@@ -13,7 +13,8 @@ from .exporters.drops import DropReason
 from .processors.sensitive_data import SensitiveDataFilter
 from .storage.capabilities import TracingStrategy
 from .storage.urls import create_store
-from .tracing import Observability, ObservabilityConfig, Span, SpanType, Tracer
+from .observability import Observability, ObservabilityConfig
+from .tracing import Span, SpanType, Tracer
 
 __version__ = "0.1.0"
 

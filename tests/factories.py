@@ -6,7 +6,7 @@ import itertools
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from mastra_storage.storage.records import SpanRecord
+from mastra_storage.model.spans import SpanRecord
 
 BASE_TIME = datetime(2026, 11, 1, 12, 0, 0, 123000, tzinfo=timezone.utc)
 _seq = itertools.count(1)

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from mastra_storage.model.spans import SpanRecord
 from mastra_storage.storage.base import ObservabilityStore
-from mastra_storage.storage.records import SpanRecord
 from mastra_storage.tracing.events import TracingEvent, TracingEventType
 
 

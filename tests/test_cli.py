@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from mastra_storage import create_store
 from mastra_storage.cli.main import app
-from mastra_storage.storage.records import Trace, TracesFilter, TracesOrderBy
+from mastra_storage.storage.queries import Trace, TracesFilter, TracesOrderBy
 from mastra_storage.storage.sql.migrate import current_revision
 
 DEMO_TRACES = 6

@@ -10,7 +10,7 @@ import pytest
 
 from mastra_storage import CloudExporter
 from mastra_storage.exporters.cloud_endpoints import InvalidEndpointError
-from mastra_storage.storage.records import utc_now
+from mastra_storage.model.time import utc_now
 from mastra_storage.tracing.events import LogEvent, MetricEvent
 
 from .collector import Collector, clean_cloud_env, collector, running_collector  # noqa: F401

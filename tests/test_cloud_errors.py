@@ -19,7 +19,7 @@ import pytest
 
 from mastra_storage import CloudExporter, Observability, ObservabilityConfig
 from mastra_storage.exporters.cloud import parse_retry_after
-from mastra_storage.storage.records import utc_now
+from mastra_storage.model.time import utc_now
 from mastra_storage.tracing.events import FeedbackEvent, LogEvent, MetricEvent, ScoreEvent
 
 from .collector import Reply, clean_cloud_env, collector  # noqa: F401

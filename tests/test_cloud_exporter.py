@@ -10,8 +10,9 @@ import time
 import pytest
 
 from mastra_storage import CloudExporter, Observability, ObservabilityConfig, SpanType
-from mastra_storage.storage.jsonsafe import to_jsonable
-from mastra_storage.storage.records import COLUMNS, utc_now
+from mastra_storage.model.jsonsafe import to_jsonable
+from mastra_storage.model.spans import COLUMNS
+from mastra_storage.model.time import utc_now
 from mastra_storage.tracing.events import (
     FeedbackEvent,
     LogEvent,

@@ -11,9 +11,9 @@ from mastra_storage import (
     SpanType,
     UnsupportedStrategyError,
 )
+from mastra_storage.model.jsonsafe import to_jsonable
+from mastra_storage.model.spans import COLUMNS
 from mastra_storage.storage.capabilities import CAPABILITIES, TracingStrategy
-from mastra_storage.storage.jsonsafe import to_jsonable
-from mastra_storage.storage.records import COLUMNS
 from mastra_storage.workload import run_workload
 
 from .helpers import RecordingExporter

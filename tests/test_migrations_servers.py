@@ -12,7 +12,7 @@ from alembic.script import ScriptDirectory
 from typer.testing import CliRunner
 
 from mastra_storage.cli.main import app
-from mastra_storage.storage.records import COLUMNS
+from mastra_storage.model.spans import COLUMNS
 from mastra_storage.storage.sql.migrate import (
     VERSION_TABLE,
     current_revision,

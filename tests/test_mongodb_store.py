@@ -12,11 +12,11 @@ from urllib.parse import urlsplit, urlunsplit
 import bson
 import pytest
 
+from mastra_storage.model.spans import COLUMNS, TABLE_SPANS, SpanRecord
 from mastra_storage.storage import TracesFilter, TracesOrderBy
 from mastra_storage.storage.mongodb import MongoDBStore
 from mastra_storage.storage.mongodb.codec import MAX_NESTING, escape_keys
 from mastra_storage.storage.mongodb.store import _is_field_name_error
-from mastra_storage.storage.records import COLUMNS, TABLE_SPANS, SpanRecord
 from mastra_storage.storage.urls import create_store
 from tests.backends import Provider, selected
 

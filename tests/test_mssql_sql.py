@@ -16,8 +16,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.mssql import pyodbc as mssql_pyodbc
 
 from mastra_storage.errors import InvalidStoreURLError
+from mastra_storage.model.spans import COLUMNS, SpanRecord
 from mastra_storage.storage import TracesFilter, TracesOrderBy
-from mastra_storage.storage.records import COLUMNS, Pagination, SpanRecord
+from mastra_storage.storage.queries import Pagination
 from mastra_storage.storage.sql.migrate import offline_sql
 from mastra_storage.storage.sql.mssql_dialect import MSSQLDialect
 

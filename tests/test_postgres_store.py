@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from mastra_storage.errors import InvalidStoreURLError
+from mastra_storage.model.spans import COLUMNS, SpanRecord
 from mastra_storage.storage import TracesFilter
-from mastra_storage.storage.records import COLUMNS, SpanRecord
 from mastra_storage.storage.sql.postgres import PostgresStore, engine_url
 from mastra_storage.storage.sql.postgres_dialect import PostgresDialect, pg_name
 from mastra_storage.storage.urls import create_store

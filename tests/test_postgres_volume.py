@@ -14,9 +14,9 @@ from mastra_storage import (
     ObservabilityConfig,
     UnsupportedStrategyError,
 )
+from mastra_storage.model.jsonsafe import to_jsonable
+from mastra_storage.model.spans import COLUMNS
 from mastra_storage.storage import TracesFilter
-from mastra_storage.storage.jsonsafe import to_jsonable
-from mastra_storage.storage.records import COLUMNS
 from mastra_storage.workload import run_workload
 from tests.backends import Provider, selected
 

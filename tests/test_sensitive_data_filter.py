@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 
+from mastra_storage.model.spans import SpanRecord
 from mastra_storage.processors import SensitiveDataFilter as ExportedFilter
 from mastra_storage.processors.base import SpanOutputProcessor
 from mastra_storage.processors.sensitive_data import (
     DEFAULT_SENSITIVE_FIELDS,
     SensitiveDataFilter,
 )
-from mastra_storage.storage.records import SpanRecord
 
 PAYLOAD_ATTRS = ("attributes", "metadata", "input", "output", "error")
 FAILED = {"error": {"processor": "sensitive-data-filter"}}

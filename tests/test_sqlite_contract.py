@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from mastra_storage import DefaultExporter, Observability, ObservabilityConfig
-from mastra_storage.storage.records import COLUMNS
+from mastra_storage.model.spans import COLUMNS
 from mastra_storage.storage.sql.migrate import VERSION_TABLE, current_revision
 from mastra_storage.storage.sql.sqlite import JsonbUnsupportedError, SQLiteStore, sqlite_module
 from mastra_storage.workload import run_workload

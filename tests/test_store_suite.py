@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
+from mastra_storage.model.spans import COLUMNS, SpanRecord
 from mastra_storage.storage import TracesFilter, TracesOrderBy
-from mastra_storage.storage.records import COLUMNS, SpanRecord
 
 from .factories import at, full_span, sid, span, tid
 

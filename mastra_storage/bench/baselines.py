@@ -21,7 +21,8 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
-from ..storage.records import COLUMN_BY_NAME, COLUMNS, TABLE_SPANS, SpanRecord, utc_now
+from ..model.spans import COLUMN_BY_NAME, COLUMNS, TABLE_SPANS, SpanRecord
+from ..model.time import utc_now
 from .measure import Clock, rates
 
 CHUNK = 1000

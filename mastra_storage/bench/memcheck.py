@@ -23,16 +23,12 @@ from datetime import datetime
 from typing import Any
 
 from ..exporters.default import DefaultExporter
+from ..model.spans import SpanRecord
 from ..storage.base import BaseStore, ObservabilityStore
 from ..storage.capabilities import TracingStrategy
-from ..storage.records import (
-    Pagination,
-    SpanRecord,
-    TracesFilter,
-    TracesOrderBy,
-)
+from ..storage.queries import Pagination, TracesFilter, TracesOrderBy
 from ..storage.urls import create_store
-from ..tracing import Observability, ObservabilityConfig
+from ..observability import Observability, ObservabilityConfig
 from ..tracing.events import ExportedEvent, TracingEvent, TracingEventType
 from ..workload import run_workload
 from .measure import (

@@ -29,10 +29,11 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ..exporters.default import DefaultExporter
+from ..model.spans import SpanRecord
 from ..storage.base import ObservabilityStore
-from ..storage.records import SpanRecord
 from ..storage.urls import create_store, sqlite_path
-from ..tracing import Observability, ObservabilityConfig, Tracer
+from ..observability import Observability, ObservabilityConfig
+from ..tracing import Tracer
 from ..tracing.events import ExportedEvent, TracingEvent, TracingEventType
 from ..workload import WorkloadResult, run_workload
 from .baselines import BaselineInput, run_baseline, url_scheme

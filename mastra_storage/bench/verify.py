@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..storage.records import TABLE_SPANS, TracesFilter
+from ..model.spans import TABLE_SPANS
+from ..storage.queries import TracesFilter
 from .measure import sql_engine
 
 

@@ -62,7 +62,8 @@ def demo(
         SensitiveDataFilter,
         create_store,
     )
-    from ..storage.records import TracesFilter, utc_now
+    from ..model.time import utc_now
+    from ..storage.queries import TracesFilter
     from ..workload import run_workload
 
     out = console()

@@ -103,7 +103,7 @@ def _head_revision() -> str | None:
 def _migrate_sql(out: Console, url: str, schema: str | None) -> None:
     import sqlalchemy as sa
 
-    from ..storage.records import TABLE_SPANS
+    from ..model.spans import TABLE_SPANS
     from ..storage.sql.migrate import current_revision, upgrade
     from ..storage.urls import create_store
 

@@ -20,7 +20,8 @@ from rich.console import Console
 from rich.text import Text
 
 from ..errors import InvalidStoreURLError, MastraStorageError, MissingDriverError
-from ..storage.records import SpanRecord, format_iso
+from ..model.spans import SpanRecord
+from ..model.time import format_iso
 
 # Exit codes: 1 = the operation failed / nothing found, 2 = the command line is wrong
 # (bad URL, missing driver extra, invalid option value) — the same code click uses.

@@ -13,7 +13,8 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from ..storage.records import MAX_PER_PAGE, SpanRecord, Trace, TracesFilter, TracesOrderBy
+from ..model.spans import SpanRecord
+from ..storage.queries import MAX_PER_PAGE, Trace, TracesFilter, TracesOrderBy
 from .render import (
     EXIT_FAILURE,
     EXIT_USAGE,
@@ -54,7 +55,7 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks
 
 def parse_since(value: str) -> datetime:
     """An ISO-8601 timestamp (naive = UTC) or a relative age such as ``15m``, ``2h``, ``7d``."""
-    from ..storage.records import parse_iso
+    from ..model.time import parse_iso
 
     text = value.strip()
     match = _RELATIVE.match(text)

@@ -1,9 +1,9 @@
 """CloudExporter: spans, logs, metrics, scores and feedback → a collector over HTTP(S).
 
 The Python counterpart of Mastra's ``CloudExporter`` (``@mastra/observability``). The app's
-thread only appends the event to the bounded buffer of its signal (no lock, no
-formatting, no I/O); one background worker formats batches and POSTs them with a pooled
-``httpx`` client:
+thread only appends the event to the bounded buffer of its signal (a short lock, no
+formatting, no I/O); the shared batch worker (:mod:`.batching`) hands due batches back
+here, where they are formatted and POSTed with a pooled ``httpx`` client:
 
 * ``span_ended`` → ``POST …/ai/spans/publish``    body ``{"spans": [...]}`` (Mastra's
   span record, camelCase, ISO-8601 timestamps); ``model_chunk`` spans are skipped and
@@ -27,24 +27,21 @@ from __future__ import annotations
 
 import contextlib
 import gzip as gzip_module
-import json
 import logging
 import os
 import random
 import threading
 import time
 import uuid
-from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from ..storage.jsonsafe import to_jsonable
-from ..storage.records import utc_now
+from ..lifecycle import after_fork_in_child
+from ..model.jsonsafe import encode
+from ..model.time import utc_now
 from ..tracing.events import (
     FeedbackEvent,
     LogEvent,
@@ -53,6 +50,7 @@ from ..tracing.events import (
     TracingEvent,
     TracingEventType,
 )
+from .batching import BatchWorker, QueueBuffer, Stop
 from .cloud_endpoints import (
     SEGMENTS,
     SIGNALS,
@@ -62,7 +60,7 @@ from .cloud_endpoints import (
     validate_project_id,
 )
 from .drops import DropCounter, DropReason, OnDrop
-from .lifecycle import register_fork_and_exit
+from .retry import Retry, RetryPolicy, parse_retry_after
 
 if TYPE_CHECKING:
     from ..storage.base import ObservabilityStore
@@ -102,10 +100,6 @@ class CloudExporterStats:
     gzipped: int = 0  # requests sent with Content-Encoding: gzip
 
 
-class _Stop(Exception):
-    """Raised inside the worker when shutdown gave up waiting for it."""
-
-
 class CloudExporter:
     """Sends every signal to a Mastra-compatible collector; a no-op without a token.
 
@@ -122,18 +116,15 @@ class CloudExporter:
     ``max_retries`` is the number of attempts per batch (Mastra's ``fetchWithRetry``
     semantics: 3 means at most 3 requests). Extra keyword-only settings:
     ``max_buffer_size`` (per signal), ``request_timeout`` (seconds), ``gzip`` (compress
-    bodies over ``gzip_min_bytes`` when that makes them smaller), ``on_drop(reason, n)``.
-    Keyword arguments starting with ``_`` tune timings for tests: ``_retry_base`` and
-    ``_retry_max`` (backoff, seconds), ``_retry_after_max`` (cap on ``Retry-After``),
+    bodies over ``gzip_min_bytes`` when that makes them smaller), ``on_drop(reason, n)``,
+    ``transport`` (an ``httpx.BaseTransport``, e.g. ``httpx.MockTransport`` in tests) and
+    ``clock`` (monotonic seconds, for the auth cooldown and batch deadlines). Keyword
+    arguments starting with ``_`` tune timings: ``_retry_base`` and ``_retry_max``
+    (backoff, seconds), ``_retry_after_max`` (cap on ``Retry-After``),
     ``_auth_cooldown_base`` / ``_auth_cooldown_max`` (seconds).
     """
 
     name = "cloud-exporter"
-    # At interpreter exit, shutdown() waits this long at most (a hung collector must not
-    # hold the process); what is left then is dropped and counted. None = no limit.
-    exit_timeout: float | None = 30.0
-    _closed: bool
-    _stopping: bool
 
     def __init__(
         self,
@@ -155,6 +146,8 @@ class CloudExporter:
         gzip: bool = True,
         gzip_min_bytes: int = 1024,
         on_drop: OnDrop | None = None,
+        transport: httpx.BaseTransport | None = None,
+        clock: Callable[[], float] = time.monotonic,
         _retry_base: float = 2.0,
         _retry_max: float = 10.0,
         _retry_after_max: float = 30.0,
@@ -200,18 +193,29 @@ class CloudExporter:
         self.request_timeout = float(request_timeout)
         self.gzip = gzip
         self.gzip_min_bytes = gzip_min_bytes
-        self.retry_base = float(_retry_base)
-        self.retry_max = float(_retry_max)
-        self.retry_after_max = float(_retry_after_max)
+        self.retry_policy = RetryPolicy(attempts=max(1, max_retries), base=float(_retry_base),
+                                        cap=float(_retry_max), jitter=0.2,
+                                        hint_cap=float(_retry_after_max))
         self.auth_cooldown_base = float(_auth_cooldown_base)
         self.auth_cooldown_max = float(_auth_cooldown_max)
+        self.transport = transport
+        self.clock = clock
         self.drops = DropCounter(self.name, on_drop)
         self.stats = CloudExporterStats()
-        # Authentication cooldown (monotonic deadline; 0 = none).
+        # Authentication cooldown (a deadline on ``clock``; 0 = none).
         self.auth_failures = 0
         self.auth_cooldown_until = 0.0
-        self._failing_at_shutdown = False
-        self._init_runtime()
+        self._client: httpx.Client | None = None
+        self._worker = BatchWorker(self.name, self, self.drops, max_batch_size=max_batch_size,
+                                   max_batch_wait=self.max_batch_wait,
+                                   thread_name="mastra-cloud-exporter", clock=clock)
+        # At interpreter exit, shutdown() waits this long at most (a hung collector must
+        # not hold the process); what is left then is dropped and counted.
+        self._worker.exit_timeout = 30.0
+        self._buffers: dict[Signal, QueueBuffer] = {
+            signal: QueueBuffer(max_buffer_size) for signal in SIGNALS}
+        for signal, buffer in self._buffers.items():
+            self._worker.add_buffer(signal, buffer)
         if not self.enabled:
             self._log(logging.WARNING,
                       "CloudExporter is disabled: no access token. Set %s (or pass "
@@ -220,7 +224,7 @@ class CloudExporter:
                       "(https://cloud.mastra.ai, project settings → access tokens). Until "
                       "then this exporter does nothing.", ENV_TOKEN)
             return
-        register_fork_and_exit(self)
+        after_fork_in_child(self)
 
     # ------------------------------------------------------------------ protocol
     def bind(self, storage: ObservabilityStore | None) -> None:
@@ -242,23 +246,14 @@ class CloudExporter:
             if found is None:
                 return
             signal = found
-        if self._closed:
+        if self._worker.closed:
             self.drops.add(DropReason.AFTER_SHUTDOWN)
             return
-        now = time.monotonic()
-        if now < self.auth_cooldown_until:
+        if self.clock() < self.auth_cooldown_until:
             self.drops.add(DropReason.AUTH_COOLDOWN)
             return
-        buf = self._buffers[signal]
-        if len(buf) >= self.max_buffer_size:
+        if not self._worker.put(self._buffers[signal], event):
             self.drops.add(DropReason.BUFFER_FULL)
-            return
-        buf.append((now, event))
-        if self._thread is None:
-            self._start_worker()
-        n = len(buf)
-        if n == 1 or n >= self.max_batch_size:
-            self._wakeup.set()
 
     def flush(self, timeout: float | None = None) -> bool:
         """Block until everything exported so far was accepted by the collector or dropped.
@@ -267,14 +262,7 @@ class CloudExporter:
         """
         if not self.enabled:
             return True
-        done = threading.Event()
-        with self._lock:
-            thread = self._thread
-            if thread is None or self._worker_done:
-                return not any(self._buffers.values())
-            self._waiters.append(done)
-        self._wakeup.set()
-        return done.wait(timeout)
+        return self._worker.flush(timeout)
 
     def shutdown(self, timeout: float | None = None) -> None:
         """Send what is buffered, then stop; later events are dropped as ``after-shutdown``.
@@ -282,132 +270,71 @@ class CloudExporter:
         With a ``timeout`` the worker is given that long; past it, it stops retrying and
         what it still holds is dropped (counted).
         """
-        if self._closed:
-            return
-        self._closed = True
         if not self.enabled:
+            self._worker._closed = True
             return
-        self._stopping = True
-        self._wakeup.set()
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
-            if thread.is_alive():
-                self._log(logging.WARNING, "%s: shutdown timed out with %d event(s) still "
-                          "buffered; they are dropped", self.name, self.buffered)
-                self._abort.set()
-        self.drops.report_pending()
+        self._worker.shutdown(timeout)
 
     # ------------------------------------------------------------------ introspection
     @property
     def buffered(self) -> int:
-        return sum(len(b) for b in self._buffers.values())
+        return self._worker.buffered
 
     @property
     def auth_cooldown_remaining(self) -> float:
-        return max(0.0, self.auth_cooldown_until - time.monotonic())
+        return max(0.0, self.auth_cooldown_until - self.clock())
+
+    @property
+    def sleep(self) -> Callable[[float], object]:
+        """How the worker waits between retries (tests record the schedule here)."""
+        return self._worker.sleep
+
+    @sleep.setter
+    def sleep(self, value: Callable[[float], object]) -> None:
+        self._worker.sleep = value
+
+    @property
+    def exit_timeout(self) -> float | None:
+        return self._worker.exit_timeout
+
+    @property
+    def _thread(self) -> threading.Thread | None:
+        return self._worker._thread
 
     def __repr__(self) -> str:  # the token is deliberately absent
         state = "enabled" if self.enabled else "disabled (no access token)"
         return f"<CloudExporter {self.endpoints.traces} {state}>"
 
-    # ------------------------------------------------------------------ worker
-    def _init_runtime(self) -> None:
-        self._buffers: dict[Signal, deque[tuple[float, Any]]] = {s: deque() for s in SIGNALS}
-        self._lock = threading.Lock()
-        self._wakeup = threading.Event()
-        self._abort = threading.Event()
-        self._waiters: list[threading.Event] = []
-        self._thread: threading.Thread | None = None
-        self._worker_done = False
-        self._closed = False
-        self._stopping = False
-        self._client: httpx.Client | None = None
-
-    def _start_worker(self) -> None:
-        with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="mastra-cloud-exporter",
-                                                daemon=True)
-                self._thread.start()
-
-    def _run(self) -> None:
+    # ------------------------------------------------------------------ the sink
+    def write_batch(self, buffer: str, items: Sequence[Any]) -> None:
+        signal: Signal = buffer  # type: ignore[assignment]
+        if self.clock() < self.auth_cooldown_until:
+            # Buffered while the request that failed authentication was in flight.
+            self.drops.add(DropReason.AUTH_COOLDOWN, len(items))
+            return
+        records: list[str] = []
         try:
-            while True:
-                self._wakeup.clear()
-                with self._lock:
-                    waiters, self._waiters = self._waiters, []
-                stopping = self._stopping
-                try:
-                    if waiters or stopping:
-                        self._send_all()
-                    else:
-                        self._send_due()
-                except _Stop:
-                    break
-                except Exception as exc:  # never let the worker die; serve later events
-                    logger.error("%s: unexpected error in the upload worker: %s: %s",
-                                 self.name, type(exc).__name__, self._scrub(str(exc)))
-                for waiter in waiters:
-                    waiter.set()
-                if stopping:
-                    break
-                if not waiters:
-                    self._wakeup.wait(self._next_wait())
-        finally:
-            self._finish()
+            for event in items:
+                if signal == "traces" and event.filtered:
+                    continue  # a span output processor dropped it (not a loss: a decision)
+                records.append(self._format(signal, event))
+            self._post(signal, records)
+        except Stop:
+            raise
+        except Exception as exc:  # a bug must not lose the batch silently nor leak the token
+            logger.error("%s: unexpected error while sending %s: %s: %s", self.name, signal,
+                         type(exc).__name__, self._scrub(str(exc)))
+            self.drops.add(DropReason.REJECTED, len(items),
+                           f"{signal}: internal error {type(exc).__name__}")
 
-    def _finish(self) -> None:
-        with self._lock:
-            self._worker_done = True
-            waiters, self._waiters = self._waiters, []
-        left = 0
-        for buf in self._buffers.values():
-            left += len(buf)
-            buf.clear()
-        self.drops.add(DropReason.AFTER_SHUTDOWN, left, "buffered when the exporter stopped")
-        for waiter in waiters:
-            waiter.set()
+    def on_flush(self) -> None:
+        pass
+
+    def on_stop(self) -> None:
         client, self._client = self._client, None
         if client is not None:
             with contextlib.suppress(Exception):  # closing must not raise at exit
                 client.close()
-
-    def _next_wait(self) -> float:
-        """Seconds until the oldest buffered event of some signal is due."""
-        now = time.monotonic()
-        # Idle: poll at the batch interval anyway, in case a wake-up raced an append.
-        wait = max(self.max_batch_wait, 0.05)
-        for buf in self._buffers.values():
-            if not buf:
-                continue
-            if len(buf) >= self.max_batch_size:
-                return 0.0
-            wait = min(wait, buf[0][0] + self.max_batch_wait - now)
-        return max(wait, 0.0)
-
-    def _send_due(self) -> None:
-        for signal, buf in self._buffers.items():
-            while buf and (len(buf) >= self.max_batch_size
-                           or time.monotonic() - buf[0][0] >= self.max_batch_wait):
-                self._send_batch(signal, self._take(buf, len(buf)))
-                if self._abort.is_set():
-                    raise _Stop
-
-    def _send_all(self) -> None:
-        """Send what every buffer holds now (not what arrives meanwhile)."""
-        for signal, buf in self._buffers.items():
-            remaining = len(buf)
-            while remaining > 0:
-                batch = self._take(buf, remaining)
-                remaining -= len(batch)
-                self._send_batch(signal, batch)
-                if self._abort.is_set():
-                    raise _Stop
-
-    def _take(self, buf: deque[tuple[float, Any]], available: int) -> list[Any]:
-        n = min(available, self.max_batch_size)
-        return [buf.popleft()[1] for _ in range(n)]
 
     # ------------------------------------------------------------------ formatting
     def _format(self, signal: Signal, event: Any) -> str:
@@ -416,7 +343,7 @@ class CloudExporter:
             record: dict[str, Any] = event.span.to_dict()  # processors run here (worker)
             if record.get("createdAt") is None:
                 record["createdAt"] = utc_now()
-            return _encode(record)
+            return encode(record)
         ctx = _camel_context(event.context)
         if signal == "logs":
             out: dict[str, Any] = {
@@ -438,45 +365,19 @@ class CloudExporter:
         out["traceId"] = event.trace_id
         out["spanId"] = event.span_id
         out["correlationContext"] = ctx
-        return _encode(out)
+        return encode(out)
 
     def _body(self, signal: Signal, records: Sequence[str]) -> bytes:
         return f'{{"{SEGMENTS[signal]}":[{",".join(records)}]}}'.encode()
 
     # ------------------------------------------------------------------ upload
-    def _send_batch(self, signal: Signal, events: list[Any]) -> None:
-        if not events:
-            return
-        if time.monotonic() < self.auth_cooldown_until:
-            # Buffered while the request that failed authentication was in flight.
-            self.drops.add(DropReason.AUTH_COOLDOWN, len(events))
-            return
-        records: list[str] = []
-        for event in events:
-            if signal == "traces" and event.filtered:
-                continue  # a span output processor dropped it (not a loss: a decision)
-            try:
-                records.append(self._format(signal, event))
-            except Exception as exc:  # pragma: no cover - to_jsonable accepts anything
-                self.drops.add(DropReason.REJECTED, 1, f"unserialisable {signal} record: "
-                               f"{type(exc).__name__}")
-        try:
-            self._post(signal, records)
-        except _Stop:
-            raise
-        except Exception as exc:  # a bug must not lose the batch silently nor kill the worker
-            logger.error("%s: unexpected error while sending %s: %s: %s", self.name, signal,
-                         type(exc).__name__, self._scrub(str(exc)))
-            self.drops.add(DropReason.REJECTED, len(records),
-                           f"{signal}: internal error {type(exc).__name__}")
-
     def _client_for_worker(self) -> httpx.Client:
         client = self._client
         if client is None:
             timeout = httpx.Timeout(self.request_timeout,
                                     connect=min(10.0, self.request_timeout))
             client = httpx.Client(
-                timeout=timeout, follow_redirects=False,
+                timeout=timeout, follow_redirects=False, transport=self.transport,
                 limits=httpx.Limits(max_connections=4, max_keepalive_connections=2),
                 headers={"User-Agent": _USER_AGENT},
             )
@@ -496,65 +397,59 @@ class CloudExporter:
             if len(packed) < len(body):
                 body, gzipped = packed, True
                 headers["Content-Encoding"] = "gzip"
-        attempts = max(1, self.max_retries)
-        if self._stopping and self._failing_at_shutdown:
-            attempts = 1  # the collector already proved unreachable during shutdown
         n = len(records)
         client = self._client_for_worker()
-        for attempt in range(attempts):
-            if time.monotonic() < self.auth_cooldown_until:
+        then: list[str] = []  # what to do after the attempts: "split" or "plain"
+
+        def attempt() -> None:
+            if self.clock() < self.auth_cooldown_until:
                 self.drops.add(DropReason.AUTH_COOLDOWN, n)
                 return
-            retry_after: float | None = None
             self.stats.requests += 1
             if gzipped:
                 self.stats.gzipped += 1
             try:
                 response = client.post(url, content=body, headers=headers)
             except httpx.HTTPError as exc:
-                problem = f"{type(exc).__name__}: {self._scrub(str(exc)) or 'no detail'}"
-            else:
-                status = response.status_code
-                if 200 <= status < 300:
-                    self._accepted(signal, n)
-                    return
-                if status in _AUTH_STATUS:
-                    self._auth_failed(signal, status, n)
-                    return
-                if status == 413 and n > 1:  # too large: send each half on its own
-                    half = n // 2
-                    self._post(signal, records[:half])
-                    self._post(signal, records[half:])
-                    return
-                if status == 415 and gzipped:
-                    self.gzip = False
-                    self._log(logging.WARNING, "%s: the collector does not accept gzip "
-                              "bodies (HTTP 415); sending uncompressed from now on", self.name)
-                    self._post(signal, records)
-                    return
-                problem = f"HTTP {status}{self._reason(response)}"
-                if status not in _RETRYABLE_STATUS and status < 500:
-                    self.drops.add(DropReason.REJECTED, n, f"{signal}: {problem}")
-                    return
-                retry_after = parse_retry_after(response.headers.get("retry-after"))
-            if attempt + 1 >= attempts:
-                if self._stopping:
-                    self._failing_at_shutdown = True
-                self.drops.add(DropReason.RETRY_EXHAUSTED, n,
-                               f"{signal}: {problem} after {attempts} attempt(s)")
+                raise Retry(f"{type(exc).__name__}: {self._scrub(str(exc)) or 'no detail'}"
+                            ) from None
+            status = response.status_code
+            if 200 <= status < 300:
+                self._accepted(signal, n)
                 return
-            if retry_after is not None:
-                delay = min(retry_after, self.retry_after_max)
-            else:
-                delay = min(self.retry_max, self.retry_base * (2 ** attempt))
-                delay *= random.uniform(0.8, 1.2)
-            self.stats.retries += 1
-            self._log(logging.INFO, "%s: %s upload failed (%s), retry %d/%d in %.3fs",
-                      self.name, signal, problem, attempt + 1, attempts - 1, delay)
-            if self._abort.wait(delay):
-                self.drops.add(DropReason.RETRY_EXHAUSTED, n,
-                               f"{signal}: {problem}; shutdown stopped the retries")
-                raise _Stop
+            if status in _AUTH_STATUS:
+                self._auth_failed(signal, status, n)
+                return
+            if status == 413 and n > 1:  # too large: send each half on its own
+                then.append("split")
+                return
+            if status == 415 and gzipped:
+                then.append("plain")
+                return
+            problem = f"HTTP {status}{self._reason(response)}"
+            if status not in _RETRYABLE_STATUS and status < 500:
+                self.drops.add(DropReason.REJECTED, n, f"{signal}: {problem}")
+                return
+            raise Retry(problem, parse_retry_after(response.headers.get("retry-after")))
+
+        self._worker.retry(attempt, self.retry_policy, count=n, what=f"{signal}: ",
+                           on_retry=lambda i, total, delay, problem: self._retrying(
+                               signal, i, total, delay, problem))
+        if "split" in then:
+            half = n // 2
+            self._post(signal, records[:half])
+            self._post(signal, records[half:])
+        elif "plain" in then:
+            self.gzip = False
+            self._log(logging.WARNING, "%s: the collector does not accept gzip bodies (HTTP "
+                      "415); sending uncompressed from now on", self.name)
+            self._post(signal, records)
+
+    def _retrying(self, signal: Signal, attempt: int, retries: int, delay: float,
+                  problem: str) -> None:
+        self.stats.retries += 1
+        self._log(logging.INFO, "%s: %s upload failed (%s), retry %d/%d in %.3fs", self.name,
+                  signal, problem, attempt, retries, delay)
 
     def _accepted(self, signal: Signal, n: int) -> None:
         self.stats.batches += 1
@@ -571,7 +466,7 @@ class CloudExporter:
         target = min(self.auth_cooldown_base * 2 ** (self.auth_failures - 1),
                      self.auth_cooldown_max)
         cooldown = max(self.auth_cooldown_base, target * random.uniform(0.9, 1.1))
-        self.auth_cooldown_until = time.monotonic() + cooldown
+        self.auth_cooldown_until = self.clock() + cooldown
         self.drops.add(DropReason.REJECTED, n, f"{signal}: HTTP {status} (authentication)")
         self._log(logging.WARNING,
                   "%s: the collector refused the access token (HTTP %d, failure %d); pausing "
@@ -600,38 +495,12 @@ class CloudExporter:
 
     def _after_fork_in_child(self) -> None:
         """The child starts empty, with its own connections; the parent sends its buffer."""
-        self._init_runtime()
-        self._failing_at_shutdown = False
-        self.drops = DropCounter(self.name, self.drops.on_drop)
+        self._client = None
+        self.drops.reset()
         self.stats = CloudExporterStats()
 
 
 # ---------------------------------------------------------------------------- helpers
-
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
-    if value is None:
-        return None
-    text = value.strip()
-    if not text:
-        return None
-    try:
-        seconds = float(text)
-    except ValueError:
-        pass
-    else:
-        return max(0.0, seconds) if seconds == seconds else None  # NaN → ignore
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None:  # pragma: no cover - older Pythons returned None
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    current = now if now is not None else datetime.now(timezone.utc)
-    return max(0.0, (when - current).total_seconds())
-
 
 def _parse_log_level(value: str | int) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
@@ -649,42 +518,6 @@ def _camel(name: str) -> str:
 
 def _camel_context(context: dict[str, Any]) -> dict[str, Any]:
     return {_camel(k): v for k, v in context.items()}
-
-
-_ZERO = timedelta(0)
-
-
-def _iso(value: datetime) -> str:
-    """``format_iso`` (``2026-11-22T02:09:00.093Z``) on the C ``isoformat`` fast path."""
-    offset = value.utcoffset()
-    if offset is not None and offset != _ZERO:
-        value = value.astimezone(timezone.utc)
-    return value.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return _iso(value)
-    raise TypeError(type(value).__name__)
-
-
-_encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"),
-                            default=_json_default)
-
-
-def _encode(record: dict[str, Any]) -> str:
-    """JSON text of a record: the C encoder first, the safe walk for odd payloads.
-
-    Odd payloads (NaN, sets, objects, cycles, NUL characters) get the rules every store
-    applies (:mod:`mastra_storage.storage.jsonsafe`), so a record reads the same here.
-    """
-    try:
-        text = _encoder.encode(record)
-    except (TypeError, ValueError, RecursionError):
-        return _encoder.encode(to_jsonable(record))
-    if "\\u0000" in text:
-        return _encoder.encode(to_jsonable(record))
-    return text
 
 
 def _new_id() -> str:

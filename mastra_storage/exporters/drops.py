@@ -22,6 +22,7 @@ class DropReason(str, Enum):
     RETRY_EXHAUSTED = "retry-exhausted"
     UNSUPPORTED_STORAGE = "unsupported-storage"
     AFTER_SHUTDOWN = "after-shutdown"
+    INTERNAL_ERROR = "internal-error"  # a bug in this library: logged with its traceback
     # CloudExporter only
     AUTH_COOLDOWN = "auth-cooldown"
     REJECTED = "rejected"

@@ -2,16 +2,16 @@
 
 Traces end up in databases that are read by far more people than the application's own
 secrets store, so credentials that travel in tool arguments, HTTP headers or model
-configuration must be masked at the source. The filter runs on the application's thread
-(see ``base.py``), which shapes the implementation:
+configuration must be masked before anything is written. The filter runs on an exporter's
+worker thread, once per span snapshot (see ``base.py``), which shapes the implementation:
 
 * matching is by dict *key*, never by scanning string values: cheap and predictable, and
   free text is not a place where we can reliably tell a secret from prose;
 * keys are compared after normalisation (lower-case, alphanumerics only) so the same
   secret is caught whatever the naming convention (``api_key``, ``API-Key``, ``apiKey``),
   but only on an exact match, so that ``promptTokens`` or ``keyword`` survive;
-* the walk is iterative: payloads can be arbitrarily deep or even cyclic and a tracing
-  hook must never take the application down with a ``RecursionError``;
+* the walk is iterative: payloads can be arbitrarily deep or even cyclic and a
+  ``RecursionError`` must never take an exporter's worker down;
 * any failure replaces the whole field with a marker (fail closed): dropping some
   telemetry is acceptable, leaking a credential is not.
 
@@ -27,7 +27,7 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Any, Literal
 
-from ..storage.records import SpanRecord
+from ..model.spans import SpanRecord
 
 __all__ = ["DEFAULT_SENSITIVE_FIELDS", "SensitiveDataFilter"]
 

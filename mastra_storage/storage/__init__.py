@@ -8,17 +8,12 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
+from ..model.spans import SpanRecord
 from .base import OBSERVABILITY_DOMAIN, BaseStore, ObservabilityStore
 from .capabilities import CAPABILITIES, StrategyCapability, TracingStrategy, resolve_strategy
 from .composite import CompositeStore
 from .memory import InMemoryStore
-from .records import (
-    SpanRecord,
-    Trace,
-    TracesFilter,
-    TracesOrderBy,
-    TracesPage,
-)
+from .queries import Trace, TracesFilter, TracesOrderBy, TracesPage
 from .urls import create_store
 
 _LAZY = {

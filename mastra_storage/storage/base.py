@@ -11,15 +11,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
+from ..model.spans import SpanRecord
 from .capabilities import StrategyCapability, capability_for
-from .records import (
-    Pagination,
-    SpanRecord,
-    Trace,
-    TracesFilter,
-    TracesOrderBy,
-    TracesPage,
-)
+from .queries import Pagination, Trace, TracesFilter, TracesOrderBy, TracesPage
 
 OBSERVABILITY_DOMAIN = "observability"
 

@@ -7,9 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import StorageDomainDisabledError
+from ..model.spans import SpanRecord
 from .base import OBSERVABILITY_DOMAIN, ObservabilityStore
 from .capabilities import StrategyCapability
-from .records import SpanRecord, Trace, TracesFilter, TracesOrderBy, TracesPage
+from .queries import Trace, TracesFilter, TracesOrderBy, TracesPage
 
 
 class CompositeStore:

@@ -7,19 +7,11 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from ..model.jsonsafe import clean_text, to_jsonable
+from ..model.spans import COLUMNS, JSON_ATTRS, UPDATE_ATTRS, SpanRecord
+from ..model.time import truncate_ms, utc_now
 from .base import BaseStore
-from .jsonsafe import clean_text, to_jsonable
-from .records import (
-    COLUMNS,
-    JSON_ATTRS,
-    UPDATE_ATTRS,
-    Pagination,
-    SpanRecord,
-    TracesFilter,
-    TracesOrderBy,
-    truncate_ms,
-    utc_now,
-)
+from .queries import Pagination, TracesFilter, TracesOrderBy
 
 
 def json_partial_match(actual: Any, expected: Mapping[str, Any]) -> bool:

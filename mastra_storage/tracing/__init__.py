@@ -1,7 +1,8 @@
-"""The producer side: Observability → Tracer → Span → TracingEvent."""
+"""The producer side: Tracer → Span → TracingEvent (wired up by ``Observability``)."""
 
 from .context import current_span
 from .events import (
+    EventSink,
     FeedbackEvent,
     LogEvent,
     MetricEvent,
@@ -9,13 +10,12 @@ from .events import (
     TracingEvent,
     TracingEventType,
 )
-from .observability import Observability, ObservabilityConfig
 from .span import Span
 from .span_types import SpanType
 from .tracer import Tracer
 
 __all__ = [
-    "FeedbackEvent", "LogEvent", "MetricEvent", "Observability", "ObservabilityConfig",
-    "ScoreEvent", "Span", "SpanType", "Tracer", "TracingEvent", "TracingEventType",
+    "EventSink", "FeedbackEvent", "LogEvent", "MetricEvent", "ScoreEvent", "Span", "SpanType",
+    "Tracer", "TracingEvent", "TracingEventType",
     "current_span",
 ]

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
-from ..storage.records import SpanRecord
+from ..model.spans import SpanRecord
 
 
 class TracingEventType(str, Enum):
@@ -121,3 +121,17 @@ class FeedbackEvent:
 
 SignalEvent = LogEvent | MetricEvent | ScoreEvent | FeedbackEvent
 ExportedEvent = TracingEvent | SignalEvent
+
+
+@runtime_checkable
+class EventSink(Protocol):
+    """What the tracer hands events to (an exporter, seen from the producer's side).
+
+    ``export`` runs on the app's thread for every event and must return quickly; the
+    full exporter contract (binding to a store, flush, shutdown) is
+    :class:`mastra_storage.exporters.base.Exporter`.
+    """
+
+    name: str
+
+    def export(self, event: ExportedEvent) -> None: ...

@@ -8,9 +8,11 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..storage.records import SpanRecord, utc_now
+from ..model.spans import CORRELATION_ATTRS, SETTABLE_ATTRS, SpanRecord
+from ..model.time import utc_now
 from .context import current_span_var
 from .events import (
+    EventSink,
     ExportedEvent,
     FeedbackEvent,
     LogEvent,
@@ -20,19 +22,13 @@ from .events import (
     TracingEventType,
 )
 from .ids import new_trace_id
-from .span import SETTABLE_ATTRS, Span, child_record
+from .span import Span, child_record
 from .span_types import ENTITY_SPAN_TYPES, SpanType
 
 if TYPE_CHECKING:
-    from ..exporters.base import Exporter
     from ..processors.base import SpanOutputProcessor
 
 logger = logging.getLogger("mastra_storage.tracing")
-
-_SIGNAL_CONTEXT_ATTRS = (
-    "user_id", "organization_id", "resource_id", "run_id", "session_id", "thread_id",
-    "request_id", "environment", "service_name",
-)
 
 
 class Tracer:
@@ -46,7 +42,7 @@ class Tracer:
         self,
         name: str,
         service_name: str,
-        exporters: Sequence[Exporter],
+        exporters: Sequence[EventSink],
         processors: Sequence[SpanOutputProcessor] = (),
         environment: str | None = None,
     ) -> None:
@@ -130,7 +126,7 @@ class Tracer:
             ctx["environment"] = self.environment
         if span is not None:
             rec = span._record
-            for attr in _SIGNAL_CONTEXT_ATTRS:
+            for attr in CORRELATION_ATTRS:
                 value = getattr(rec, attr)
                 if value is not None:
                     ctx[attr] = value

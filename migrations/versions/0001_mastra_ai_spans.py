@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import context, op
 
-from mastra_storage.storage.records import TABLE_SPANS
+from mastra_storage.model.spans import TABLE_SPANS
 from mastra_storage.storage.sql.dialects import dialect_for
 
 revision = "0001"

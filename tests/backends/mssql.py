@@ -79,7 +79,7 @@ def start(workdir: Path) -> Provider:
 def _drop_schemas(url: str, schemas: list[str]) -> None:
     import sqlalchemy as sa
 
-    from mastra_storage.storage.records import TABLE_SPANS
+    from mastra_storage.model.spans import TABLE_SPANS
     from mastra_storage.storage.sql.migrate import VERSION_TABLE
     from mastra_storage.storage.sql.mssql import make_engine
 

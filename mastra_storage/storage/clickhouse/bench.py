@@ -21,7 +21,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from ..records import SpanRecord, TracesFilter
+from ...model.spans import SpanRecord
+from ..queries import TracesFilter
 from .ddl import DEFAULT_LAYOUT, LAYOUTS
 from .store import ClickHouseStore
 

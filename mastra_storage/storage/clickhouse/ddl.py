@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass, field
 
 from ...errors import MastraStorageError
-from ..records import COLUMNS, TABLE_SPANS, ColumnSpec
+from ...model.spans import COLUMNS, TABLE_SPANS, ColumnSpec
 
 HISTORY_TABLE = "mastra_storage_migrations"
 LOCAL_SUFFIX = "_local"

@@ -13,8 +13,8 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
-from ..jsonsafe import dumps, to_jsonable
-from ..records import truncate_ms
+from ...model.jsonsafe import dumps, to_jsonable
+from ...model.time import truncate_ms
 from .ddl import IS_ROOT
 
 # A JSON value's "has an error": Mastra's older writers stored NULL as '' (and JSON null

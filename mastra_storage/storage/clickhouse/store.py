@@ -19,19 +19,11 @@ from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
+from ...model.jsonsafe import BAD_CHARS, DEFAULT_MAX_BYTES, clean_text, dumps, loads
+from ...model.spans import COLUMNS, HEAVY_ATTRS, TABLE_SPANS, SpanRecord
+from ...model.time import truncate_ms, utc_now
 from ..base import BaseStore
-from ..jsonsafe import BAD_CHARS, DEFAULT_MAX_BYTES, clean_text, dumps, loads
-from ..records import (
-    COLUMNS,
-    HEAVY_ATTRS,
-    TABLE_SPANS,
-    Pagination,
-    SpanRecord,
-    TracesFilter,
-    TracesOrderBy,
-    truncate_ms,
-    utc_now,
-)
+from ..queries import Pagination, TracesFilter, TracesOrderBy
 from . import client as clients
 from .config import ConnectionSpec, parse_url
 from .ddl import (

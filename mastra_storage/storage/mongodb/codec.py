@@ -43,8 +43,9 @@ from bson.decimal128 import Decimal128
 from bson.objectid import ObjectId
 from bson.raw_bson import RawBSONDocument
 
-from ..jsonsafe import DEFAULT_MAX_BYTES, clean_text, dumps, to_jsonable
-from ..records import COLUMNS, KEY_ATTRS, SpanRecord, format_iso, parse_iso
+from ...model.jsonsafe import DEFAULT_MAX_BYTES, clean_text, dumps, to_jsonable
+from ...model.spans import COLUMNS, KEY_ATTRS, SpanRecord
+from ...model.time import format_iso, parse_iso
 
 # Levels of nesting kept as BSON inside one payload field. The span document adds one
 # level and MongoDB's documented limit is 100, so 90 leaves room.

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..jsonsafe import clean_text
-from ..records import COLUMN_BY_ATTR, TracesFilter, TracesOrderBy, format_iso
+from ...model.jsonsafe import clean_text
+from ...model.spans import COLUMN_BY_ATTR
+from ...model.time import format_iso
+from ..queries import TracesFilter, TracesOrderBy
 from .codec import SpanCodec
 
 # Matches no document, for conditions that cannot hold (kept as a valid filter).

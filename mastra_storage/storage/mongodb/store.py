@@ -26,19 +26,11 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, MongoClient, UpdateOne
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, OperationFailure
 
+from ...model.jsonsafe import DEFAULT_MAX_BYTES
+from ...model.spans import COLUMNS, HEAVY_ATTRS, TABLE_SPANS, SpanRecord
+from ...model.time import format_iso, utc_now
 from ..base import BaseStore
-from ..jsonsafe import DEFAULT_MAX_BYTES
-from ..records import (
-    COLUMNS,
-    HEAVY_ATTRS,
-    TABLE_SPANS,
-    Pagination,
-    SpanRecord,
-    TracesFilter,
-    TracesOrderBy,
-    format_iso,
-    utc_now,
-)
+from ..queries import Pagination, TracesFilter, TracesOrderBy
 from .codec import DEFAULT_MAX_DOCUMENT_BYTES, RAW_OPTIONS, CodecStats, SpanCodec
 from .query import ENDED_RANK, child_error_filter, root_filter, sort_stages
 

@@ -16,8 +16,9 @@ from typing import Any, ClassVar
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
-from ..jsonsafe import DEFAULT_MAX_BYTES, clean_text, dumps, loads
-from ..records import COLUMNS, TABLE_SPANS, ColumnSpec, SpanRecord, format_iso, parse_iso
+from ...model.jsonsafe import DEFAULT_MAX_BYTES, clean_text, dumps, loads
+from ...model.spans import COLUMNS, TABLE_SPANS, ColumnSpec, SpanRecord
+from ...model.time import format_iso, parse_iso
 
 _GET_ALL = attrgetter(*(c.attr for c in COLUMNS))
 _NAMES = tuple(c.name for c in COLUMNS)

@@ -21,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ...errors import MastraStorageError
-from ..records import TABLE_SPANS
+from ...model.spans import TABLE_SPANS
 
 VERSION_TABLE = "mastra_storage_alembic_version"
 # Key of the advisory/app lock that serialises migrations (a stable 31-bit number).

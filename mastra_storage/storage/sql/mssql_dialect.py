@@ -25,8 +25,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mssql
 from sqlalchemy.sql.elements import ColumnElement, quoted_name
 
-from ..jsonsafe import dumps, to_jsonable
-from ..records import COLUMNS, TABLE_SPANS, ColumnSpec, SpanRecord, truncate_ms
+from ...model.jsonsafe import dumps, to_jsonable
+from ...model.spans import COLUMNS, TABLE_SPANS, ColumnSpec, SpanRecord
+from ...model.time import truncate_ms
 from .dialect import SqlDialect, dedupe_rows
 
 KEY_LENGTH = 100

@@ -32,8 +32,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import ColumnElement
 
-from ..jsonsafe import dumps, to_jsonable
-from ..records import TABLE_SPANS, ColumnSpec, SpanRecord, truncate_ms
+from ...model.jsonsafe import dumps, to_jsonable
+from ...model.spans import TABLE_SPANS, ColumnSpec, SpanRecord
+from ...model.time import truncate_ms
 from .dialect import SqlDialect, dedupe_rows
 
 MAX_IDENTIFIER_BYTES = 63

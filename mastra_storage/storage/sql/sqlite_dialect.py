@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
-from ..jsonsafe import to_jsonable
-from ..records import COLUMNS, ColumnSpec, SpanRecord
+from ...model.jsonsafe import to_jsonable
+from ...model.spans import COLUMNS, ColumnSpec, SpanRecord
 from .dialect import SqlDialect
 
 COLUMN_NAMES = tuple(c.name for c in COLUMNS)
@@ -64,7 +64,7 @@ class SQLiteDialect(SqlDialect):
         elif isinstance(value, str):
             cond = cond & (each.c.type == "text") & (each.c.atom == value)
         else:
-            from ..jsonsafe import dumps
+            from ...model.jsonsafe import dumps
 
             text, _ = dumps(value)
             cond = cond & (sa.func.json(each.c.value) == sa.func.json(text))

@@ -14,17 +14,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ...model.spans import COLUMNS, HEAVY_ATTRS, UPDATE_ATTRS, SpanRecord
+from ...model.time import utc_now
 from ..base import BaseStore
-from ..records import (
-    COLUMNS,
-    HEAVY_ATTRS,
-    UPDATE_ATTRS,
-    Pagination,
-    SpanRecord,
-    TracesFilter,
-    TracesOrderBy,
-    utc_now,
-)
+from ..queries import Pagination, TracesFilter, TracesOrderBy
 from .dialect import SqlDialect
 
 _ATTR_TO_NAME = {c.attr: c.name for c in COLUMNS}

@@ -1,17 +1,26 @@
-"""Observability: the registry of configured tracer instances and their exporters."""
+"""Observability: the composition root that wires tracers, processors, exporters and storage.
+
+It sits above every layer (tracing, processors, exporters, storage), so the layers below
+never import each other sideways: a tracer only knows event sinks, an exporter only
+knows a store, and this module decides which exporter a default setup gets.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .tracer import Tracer
+from .exporters.default import DefaultExporter
+from .tracing.tracer import Tracer
 
 if TYPE_CHECKING:
-    from ..exporters.base import Exporter
-    from ..processors.base import SpanOutputProcessor
-    from ..storage.base import ObservabilityStore
+    from .exporters.base import Exporter
+    from .processors.base import SpanOutputProcessor
+    from .storage.base import ObservabilityStore
+
+logger = logging.getLogger("mastra_storage")
 
 
 @dataclass
@@ -22,11 +31,18 @@ class ObservabilityConfig:
     environment: str | None = None
 
 
+def default_exporters() -> list[Exporter]:
+    """The exporters of a config built for a bare ``Observability(storage=...)``."""
+    return [DefaultExporter()]
+
+
 class Observability:
     """Owns the configs; binds every exporter to ``storage`` at construction.
 
     Binding is where a strategy is resolved, so an unsupported one fails here, at
-    start-up, with :class:`~mastra_storage.UnsupportedStrategyError`.
+    start-up, with :class:`~mastra_storage.UnsupportedStrategyError`. Without
+    ``configs`` one config named ``default`` is built, whose exporters come from
+    ``exporters_factory`` (a :class:`DefaultExporter` unless told otherwise).
     """
 
     def __init__(
@@ -34,22 +50,26 @@ class Observability:
         storage: ObservabilityStore | None = None,
         configs: dict[str, ObservabilityConfig] | None = None,
         default: str | None = None,
+        *,
+        exporters_factory: Callable[[], list[Exporter]] = default_exporters,
     ) -> None:
         if configs is None:
-            from ..exporters.default import DefaultExporter
-
             configs = {"default": ObservabilityConfig(
-                service_name="mastra", exporters=[DefaultExporter()] if storage else [])}
+                service_name="mastra", exporters=exporters_factory() if storage else [])}
         if not configs:
             raise ValueError("Observability needs at least one config")
         self.storage = storage
         self._instances: dict[str, Tracer] = {}
         self._exporters: list[Exporter] = []
+        self._processors: list[SpanOutputProcessor] = []
         for name, cfg in configs.items():
             for exporter in cfg.exporters:
                 if not any(exporter is e for e in self._exporters):
                     exporter.bind(storage)
                     self._exporters.append(exporter)
+            for processor in cfg.span_output_processors:
+                if not any(processor is p for p in self._processors):
+                    self._processors.append(processor)
             self._instances[name] = Tracer(
                 name, cfg.service_name, cfg.exporters, cfg.span_output_processors,
                 cfg.environment,
@@ -58,6 +78,7 @@ class Observability:
             "default" if "default" in configs else next(iter(configs)))
         if self._default not in self._instances:
             raise ValueError(f"default instance '{self._default}' is not among the configs")
+        self._shut_down = False
 
     def get_default_instance(self) -> Tracer:
         return self._instances[self._default]
@@ -95,9 +116,21 @@ class Observability:
         return all([e.flush(timeout) for e in self._exporters])
 
     def shutdown(self, timeout: float | None = None) -> None:
-        """Flush and stop every exporter; idempotent."""
+        """Flush and stop every exporter, then shut the span processors down; idempotent.
+
+        Processors go last: exporters run them lazily on their workers while flushing.
+        """
+        if self._shut_down:
+            return
+        self._shut_down = True
         for exporter in self._exporters:
             exporter.shutdown(timeout)
+        for processor in self._processors:
+            try:
+                processor.shutdown()
+            except Exception:  # one processor's cleanup must not stop the others'
+                logger.exception("span processor %s raised in shutdown()",
+                                 getattr(processor, "name", type(processor).__name__))
 
     def __enter__(self) -> Observability:
         return self
