@@ -50,7 +50,7 @@ def _with_servers(session: nox.Session, backends: list[str]) -> None:
 def lint(session: nox.Session) -> None:
     """ruff over the library, the tests and this file."""
     session.install("ruff>=0.5")
-    session.run("ruff", "check", "mastra_storage", "tests", "migrations", "noxfile.py")
+    session.run("ruff", "check", "mastra_storage", "tests", "noxfile.py")
 
 
 @nox.session

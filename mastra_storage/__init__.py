@@ -10,10 +10,10 @@ from typing import Any
 from .errors import MissingDriverError, UnsupportedStrategyError
 from .exporters.default import DefaultExporter
 from .exporters.drops import DropReason
+from .observability import Observability, ObservabilityConfig
 from .processors.sensitive_data import SensitiveDataFilter
 from .storage.capabilities import TracingStrategy
 from .storage.urls import create_store
-from .observability import Observability, ObservabilityConfig
 from .tracing import Span, SpanType, Tracer
 
 __version__ = "0.1.0"

@@ -19,8 +19,8 @@ from mastra_storage.errors import InvalidStoreURLError
 from mastra_storage.model.spans import COLUMNS, SpanRecord
 from mastra_storage.storage import TracesFilter, TracesOrderBy
 from mastra_storage.storage.queries import Pagination
+from mastra_storage.storage.sql.dialects.mssql import MSSQLDialect
 from mastra_storage.storage.sql.migrate import offline_sql
-from mastra_storage.storage.sql.mssql_dialect import MSSQLDialect
 
 from .backends import skip_unless_required
 from .factories import at, full_span, sid, span, tid

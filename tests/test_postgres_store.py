@@ -14,8 +14,8 @@ from sqlalchemy.dialects import postgresql
 from mastra_storage.errors import InvalidStoreURLError
 from mastra_storage.model.spans import COLUMNS, SpanRecord
 from mastra_storage.storage import TracesFilter
+from mastra_storage.storage.sql.dialects.postgres import PostgresDialect, pg_name
 from mastra_storage.storage.sql.postgres import PostgresStore, engine_url
-from mastra_storage.storage.sql.postgres_dialect import PostgresDialect, pg_name
 from mastra_storage.storage.urls import create_store
 from tests.backends import Provider, selected
 

@@ -24,11 +24,11 @@ from typing import Any
 
 from ..exporters.default import DefaultExporter
 from ..model.spans import SpanRecord
+from ..observability import Observability, ObservabilityConfig
 from ..storage.base import BaseStore, ObservabilityStore
 from ..storage.capabilities import TracingStrategy
 from ..storage.queries import Pagination, TracesFilter, TracesOrderBy
 from ..storage.urls import create_store
-from ..observability import Observability, ObservabilityConfig
 from ..tracing.events import ExportedEvent, TracingEvent, TracingEventType
 from ..workload import run_workload
 from .measure import (

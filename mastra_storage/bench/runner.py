@@ -30,9 +30,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ..exporters.default import DefaultExporter
 from ..model.spans import SpanRecord
+from ..observability import Observability, ObservabilityConfig
 from ..storage.base import ObservabilityStore
 from ..storage.urls import create_store, sqlite_path
-from ..observability import Observability, ObservabilityConfig
 from ..tracing import Tracer
 from ..tracing.events import ExportedEvent, TracingEvent, TracingEventType
 from ..workload import WorkloadResult, run_workload

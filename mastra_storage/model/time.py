@@ -71,4 +71,5 @@ def from_epoch_ms(ms: int) -> datetime:
     return _EPOCH + ms * _ONE_MS
 
 
-__all__ = ["UTC", "format_iso", "from_epoch_ms", "parse_iso", "to_epoch_ms", "truncate_ms", "utc_now"]
+__all__ = ["UTC", "format_iso", "from_epoch_ms", "parse_iso", "to_epoch_ms", "truncate_ms",
+           "utc_now"]

@@ -13,8 +13,8 @@ from __future__ import annotations
 from .client import ChdbPathInUseError
 from .config import ConnectionSpec, parse_url
 from .ddl import LAYOUTS, SchemaOptions
-from .migrations import MIGRATIONS, Applied, applied_versions, migrate, offline_sql
-from .store import ClickHouseStore, VersionClock
+from .migrations import MIGRATIONS, Applied, applied_versions, offline_sql
+from .store import ClickHouseStore, VersionClock, migrate
 
 __all__ = [
     "LAYOUTS", "MIGRATIONS", "Applied", "ChdbPathInUseError", "ClickHouseStore", "ConnectionSpec",

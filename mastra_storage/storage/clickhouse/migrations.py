@@ -19,13 +19,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from . import ddl
 from .ddl import SchemaOptions, quote_str
 
-if TYPE_CHECKING:
-    from .store import ClickHouseStore
+
+class Executor(Protocol):
+    """What the migrations need from a connection (a :class:`~.store.ClickHouseStore`)."""
+
+    database: str
+    schema: SchemaOptions
+
+    def command(self, sql: str, params: dict[str, Any] | None = None,
+                settings: dict[str, Any] | None = None) -> Any: ...
+
+    def query_rows(self, sql: str, params: dict[str, Any] | None = None,
+                   settings: dict[str, Any] | None = None) -> list[tuple[Any, ...]]: ...
 
 
 @dataclass(frozen=True)
@@ -80,7 +90,7 @@ def render(opts: SchemaOptions, *, after: int = 0) -> list[str]:
 def offline_sql(target: Any = None, **options: Any) -> str:
     """The migration DDL as one SQL script, without connecting anywhere.
 
-    ``target`` is a store URL, a :class:`~.store.ClickHouseStore`, a
+    ``target`` is a store URL, a store (anything with a ``schema``), a
     :class:`~.ddl.SchemaOptions`, or None (then ``options`` are the SchemaOptions fields:
     ``database``, ``cluster``, ``ttl_days``, ``codecs``, ``layout``, …).
     """
@@ -89,12 +99,10 @@ def offline_sql(target: Any = None, **options: Any) -> str:
 
 
 def schema_options(target: Any = None, **options: Any) -> SchemaOptions:
-    from .store import ClickHouseStore
-
     if isinstance(target, SchemaOptions):
         return target
-    if isinstance(target, ClickHouseStore):
-        return target.schema
+    if isinstance(getattr(target, "schema", None), SchemaOptions):
+        return target.schema  # type: ignore[no-any-return]
     if isinstance(target, str):
         from .config import parse_url
 
@@ -107,19 +115,19 @@ def schema_options(target: Any = None, **options: Any) -> SchemaOptions:
     raise TypeError(f"expected a URL, a ClickHouseStore or SchemaOptions, got {target!r}")
 
 
-def applied_versions(store: ClickHouseStore) -> list[int]:
+def applied_versions(store: Executor) -> list[int]:
     rows = store.query_rows(f"SELECT `version` FROM {store.schema.history} FINAL "
                             "ORDER BY `version`")
     return [int(r[0]) for r in rows]
 
 
-def _database_exists(store: ClickHouseStore) -> bool:
+def _database_exists(store: Executor) -> bool:
     rows = store.query_rows("SELECT count() FROM system.databases WHERE name = {db:String}",
                             {"db": store.database})
     return bool(rows and rows[0][0])
 
 
-def _ttl_matches(store: ClickHouseStore) -> bool:
+def _ttl_matches(store: Executor) -> bool:
     rows = store.query_rows(
         "SELECT engine_full FROM system.tables WHERE database = {db:String} AND name = {t:String}",
         {"db": store.database, "t": store.schema.data_table})
@@ -127,7 +135,7 @@ def _ttl_matches(store: ClickHouseStore) -> bool:
     return f"toIntervalDay({store.schema.ttl_days})" in engine.replace(" ", "")
 
 
-def apply(store: ClickHouseStore) -> Applied:
+def apply(store: Executor) -> Applied:
     """Bring ``store``'s database up to :func:`latest_version`; returns what was applied."""
     opts = store.schema
     if not _database_exists(store):
@@ -145,22 +153,3 @@ def apply(store: ClickHouseStore) -> Applied:
     if opts.ttl_days is not None and not _ttl_matches(store):
         store.command(ddl.modify_ttl(opts))
     return applied
-
-
-def migrate(target: Any, **options: Any) -> Applied:
-    """Run the ClickHouse migrations for a URL (or an open :class:`ClickHouseStore`).
-
-    ``options`` go to :meth:`ClickHouseStore.from_url` (``cluster=``, ``ttl_days=``, …).
-    Returns the versions applied (empty when the database was already up to date).
-    """
-    from .store import ClickHouseStore
-
-    if isinstance(target, ClickHouseStore):
-        return target.migrate()
-    if not isinstance(target, str):
-        raise TypeError(f"migrate() takes a ClickHouse URL or a ClickHouseStore, got {target!r}")
-    store = ClickHouseStore.from_url(target, auto_migrate=False, **options)
-    try:
-        return store.migrate()
-    finally:
-        store.close()

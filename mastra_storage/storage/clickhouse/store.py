@@ -12,13 +12,12 @@ from __future__ import annotations
 import os
 import threading
 import time
-import weakref
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta, timezone
-from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ...lifecycle import after_fork_in_child
 from ...model.jsonsafe import BAD_CHARS, DEFAULT_MAX_BYTES, clean_text, dumps, loads
 from ...model.spans import COLUMNS, HEAVY_ATTRS, TABLE_SPANS, SpanRecord
 from ...model.time import truncate_ms, utc_now
@@ -35,7 +34,7 @@ from .ddl import (
     SchemaOptions,
     quote_ident,
 )
-from .sql import (
+from .expressions import (
     HAS_ERROR,
     NO_ERROR,
     ROOT,
@@ -45,9 +44,7 @@ from .sql import (
     json_key_equals,
     ts_text,
 )
-
-if TYPE_CHECKING:
-    from .migrations import Applied
+from .migrations import Applied, apply
 
 _NAMES = [c.name for c in COLUMNS]
 _TYPE_NAMES = []
@@ -120,19 +117,6 @@ def _utc(value: Any) -> datetime | None:
         return None
     return truncate_ms(value)
 
-
-def _not_plain_json(value: Any) -> Any:
-    raise TypeError(f"{type(value).__name__} needs jsonsafe's conversion")
-
-
-# jsonsafe's encoder settings (ensure_ascii=False, allow_nan=False, compact separators),
-# built once; no circular-reference markers: a cycle ends in RecursionError and takes
-# the slow path, which cuts it as every store does.
-_C_JSON: Any = (
-    c_make_encoder(None, _not_plain_json, encode_basestring, None, ":", ",", False, False,
-                   False)
-    if c_make_encoder is not None else None
-)
 
 def _clean_texts(column: Sequence[Any]) -> list[Any]:
     """Text columns: NUL and lone surrogates become U+FFFD (jsonsafe's rule, as in every
@@ -253,15 +237,7 @@ class ClickHouseStore(BaseStore):
         self._closed = False
         self._helpers: bool | None = None  # the table has the "roots" helper columns
         self.clock = VERSION_CLOCK
-        if hasattr(os, "register_at_fork"):
-            ref = weakref.ref(self)
-
-            def in_child() -> None:
-                store = ref()
-                if store is not None:
-                    store._after_fork()
-
-            os.register_at_fork(after_in_child=in_child)
+        after_fork_in_child(self, "_after_fork")
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> ClickHouseStore:
@@ -307,7 +283,6 @@ class ClickHouseStore(BaseStore):
 
     def migrate(self) -> Applied:
         """Apply the pending schema migrations; returns the versions applied."""
-        from .migrations import apply
 
         applied = apply(self)
         self._helpers = None
@@ -358,23 +333,7 @@ class ClickHouseStore(BaseStore):
 
     # ------------------------------------------------------------------ row codec
     def _encode_json(self, value: Any) -> str | None:
-        """:func:`~..jsonsafe.dumps`, with a faster path for the common case.
-
-        Plain JSON-able values of moderate size are encoded by one reused C encoder
-        (jsonsafe's settings, byte-identical output); anything that would need
-        jsonsafe's rules (NaN, NUL or lone surrogates — jsonsafe's own ``BAD_CHARS`` —,
-        non-JSON objects, cycles, truncation) or fails goes through ``dumps`` itself, so
-        the outcome is the same as in every other store.
-        """
-        fast = _C_JSON
-        if fast is not None:
-            try:
-                text: str | None = "".join(fast(value, 0))
-            except (ValueError, TypeError, RecursionError):
-                text = None
-            if text is not None and len(text) <= self.max_json_bytes // 4 \
-                    and "\\u0000" not in text and not BAD_CHARS.search(text):
-                return text
+        """A JSON column's text under the shared payload rules (:mod:`...model.jsonsafe`)."""
         text, truncated = dumps(value, self.max_json_bytes)
         if truncated:
             self.truncated_fields += 1
@@ -677,3 +636,20 @@ class ClickHouseStore(BaseStore):
         by_key = {r.key: r for r in rows}
         return [by_key[(t, s)] for t, s in keys if (t, s) in by_key], total
 
+
+
+def migrate(target: Any, **options: Any) -> Applied:
+    """Run the ClickHouse migrations for a URL (or an open :class:`ClickHouseStore`).
+
+    ``options`` go to :meth:`ClickHouseStore.from_url` (``cluster=``, ``ttl_days=``, …).
+    Returns the versions applied (empty when the database was already up to date).
+    """
+    if isinstance(target, ClickHouseStore):
+        return target.migrate()
+    if not isinstance(target, str):
+        raise TypeError(f"migrate() takes a ClickHouse URL or a ClickHouseStore, got {target!r}")
+    store = ClickHouseStore.from_url(target, auto_migrate=False, **options)
+    try:
+        return store.migrate()
+    finally:
+        store.close()

@@ -1,4 +1,4 @@
-"""Running the Alembic history (top-level ``migrations/``) against any SQL backend.
+"""Running the Alembic history (``mastra_storage/migrations/``) against any SQL backend.
 
 The version table is ``mastra_storage_alembic_version``, not Alembic's default, so the
 library's history never collides with the application's own Alembic migrations in the
@@ -6,15 +6,14 @@ same database. With ``schema=`` (PostgreSQL, MSSQL) the schema is created if mis
 both the spans table and the version table live in it.
 
 Concurrent upgrades (several processes starting with ``auto_migrate=True``) are
-serialised by a server-side lock held for the migration's transaction: PostgreSQL
-``pg_advisory_xact_lock``, MSSQL ``sp_getapplock``; the second one then finds the
-version row and does nothing.
+serialised by the dialect's migration lock, held for the migration's transaction
+(SQLite ``BEGIN IMMEDIATE``, PostgreSQL ``pg_advisory_xact_lock``, MSSQL
+``sp_getapplock``); the second one then finds the version row and does nothing.
 """
 
 from __future__ import annotations
 
 import io
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +21,9 @@ import sqlalchemy as sa
 
 from ...errors import MastraStorageError
 from ...model.spans import TABLE_SPANS
+from .dialects import dialect_for
 
 VERSION_TABLE = "mastra_storage_alembic_version"
-# Key of the advisory/app lock that serialises migrations (a stable 31-bit number).
-LOCK_KEY = zlib.crc32(b"mastra_storage.migrate") & 0x7FFFFFFF
-LOCK_TIMEOUT_MS = 120_000
 
 
 class SchemaNotReadyError(MastraStorageError):
@@ -34,12 +31,11 @@ class SchemaNotReadyError(MastraStorageError):
 
 
 def migrations_dir() -> Path:
-    """Inside the wheel: ``mastra_storage/_migrations``; in a checkout: ``migrations/``."""
-    pkg = Path(__file__).resolve().parents[2]
-    for candidate in (pkg / "_migrations", pkg.parent / "migrations"):
-        if (candidate / "env.py").is_file():
-            return candidate
-    raise FileNotFoundError("the mastra-storage Alembic migrations are missing from this install")
+    """The Alembic environment shipped inside the package (checkout and wheel alike)."""
+    path = Path(__file__).resolve().parents[2] / "migrations"
+    if not (path / "env.py").is_file():
+        raise FileNotFoundError(f"the mastra-storage Alembic migrations are missing: {path}")
+    return path
 
 
 def _config(url: str, schema: str | None, output: Any = None) -> Any:
@@ -53,34 +49,9 @@ def _config(url: str, schema: str | None, output: Any = None) -> Any:
     return cfg
 
 
-def _lock(conn: sa.Connection) -> None:
-    """Serialise concurrent migrations of one database (released at commit/rollback)."""
-    name = conn.dialect.name
-    if name == "sqlite":
-        # pysqlite runs DDL outside a transaction; take the write lock first so a second
-        # process waits (busy_timeout) and then finds the version row.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-    elif name == "postgresql":
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
-    elif name == "mssql":
-        conn.execute(sa.text(
-            "DECLARE @r INT; EXEC @r = sp_getapplock @Resource = :res, @LockMode = 'Exclusive', "
-            "@LockOwner = 'Transaction', @LockTimeout = :timeout; "
-            "IF @r < 0 THROW 50001, 'mastra-storage: could not take the migration lock', 1;"),
-            {"res": f"mastra_storage_migrate_{LOCK_KEY}", "timeout": LOCK_TIMEOUT_MS})
-
-
 def schema_ddl(dialect: sa.Dialect, schema: str) -> str:
     """The statement that creates ``schema`` if it is missing (PostgreSQL, MSSQL)."""
-    ident = dialect.identifier_preparer.quote(schema)
-    if dialect.name == "postgresql":
-        return f"CREATE SCHEMA IF NOT EXISTS {ident}"
-    if dialect.name == "mssql":
-        # CREATE SCHEMA must be alone in its batch: run it through EXEC.
-        create = f"CREATE SCHEMA {ident}".replace("'", "''")
-        literal = schema.replace("'", "''")
-        return f"IF SCHEMA_ID(N'{literal}') IS NULL EXEC(N'{create}')"
-    raise ValueError(f"schema= is not supported by {dialect.name}")
+    return dialect_for(dialect.name).create_schema_sql(schema)
 
 
 def _ensure_schema(conn: sa.Connection, schema: str | None) -> None:
@@ -94,7 +65,7 @@ def upgrade(engine: sa.Engine, revision: str = "head", schema: str | None = None
 
     cfg = _config(engine.url.render_as_string(hide_password=False), schema)
     with engine.begin() as conn:
-        _lock(conn)
+        dialect_for(conn.dialect.name).migration_lock(conn)
         _ensure_schema(conn, schema)
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)

@@ -19,8 +19,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from ...errors import InvalidStoreURLError, MastraStorageError
-from .mssql_dialect import MSSQLDialect
-from .store import SQLStore
+from .dialects.mssql import MSSQLDialect
+from .store import SQLStore, server_engine
 
 DRIVER_SCHEME = "mssql+pyodbc"
 PREFERRED_DRIVERS = (
@@ -103,13 +103,9 @@ class MSSQLStore(SQLStore):
         max_overflow: int = 10,
         engine_options: dict[str, Any] | None = None,
     ) -> None:
-        if engine is None:
-            if url is None:
-                raise ValueError("MSSQLStore needs a URL or an engine")
-            engine = make_engine(url, fast_executemany=fast_executemany, pool_size=pool_size,
-                                 max_overflow=max_overflow, **(engine_options or {}))
-        elif engine.dialect.name != "mssql":
-            raise ValueError(f"MSSQLStore needs a SQL Server engine, got {engine.dialect.name}")
+        engine = server_engine("MSSQLStore", "mssql", url, engine, lambda: make_engine(
+            url, fast_executemany=fast_executemany, pool_size=pool_size,
+            max_overflow=max_overflow, **(engine_options or {})))
         super().__init__(engine, MSSQLDialect(), schema=schema, auto_migrate=auto_migrate)
 
     @classmethod

@@ -17,8 +17,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from ...errors import InvalidStoreURLError
-from .postgres_dialect import PostgresDialect
-from .store import SQLStore
+from .dialects.postgres import PostgresDialect
+from .store import SQLStore, server_engine
 
 DRIVER_SCHEME = "postgresql+psycopg"
 
@@ -74,13 +74,8 @@ class PostgresStore(SQLStore):
         max_overflow: int = 10,
         engine_options: dict[str, Any] | None = None,
     ) -> None:
-        if engine is None:
-            if url is None:
-                raise ValueError("PostgresStore needs a URL or an engine")
-            engine = make_engine(url, pool_size=pool_size, max_overflow=max_overflow,
-                                 **(engine_options or {}))
-        elif engine.dialect.name != "postgresql":
-            raise ValueError(f"PostgresStore needs a PostgreSQL engine, got {engine.dialect.name}")
+        engine = server_engine("PostgresStore", "postgresql", url, engine, lambda: make_engine(
+            url, pool_size=pool_size, max_overflow=max_overflow, **(engine_options or {})))
         super().__init__(engine, PostgresDialect(), schema=schema, auto_migrate=auto_migrate)
 
     @classmethod

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.pool import StaticPool
 
 from ...errors import MastraStorageError, MissingDriverError
-from .sqlite_dialect import SQLiteDialect
+from .dialects.sqlite import SQLiteDialect
 from .store import SQLStore
 
 JSONB_MIN_VERSION = (3, 45, 0)

@@ -6,24 +6,38 @@ this module only builds portable statements. Filter values are always bound para
 
 from __future__ import annotations
 
-import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
+from ...lifecycle import after_fork_in_child
 from ...model.spans import COLUMNS, HEAVY_ATTRS, UPDATE_ATTRS, SpanRecord
 from ...model.time import utc_now
 from ..base import BaseStore
 from ..queries import Pagination, TracesFilter, TracesOrderBy
-from .dialect import SqlDialect
+from .dialects.base import SqlDialect
 
 _ATTR_TO_NAME = {c.attr: c.name for c in COLUMNS}
 _UPDATE_NAMES = [_ATTR_TO_NAME[a] for a in UPDATE_ATTRS]
 # Rows per executemany call: bounds statement size and memory on every driver.
 WRITE_CHUNK = 1000
+
+
+def server_engine(label: str, dialect_name: str, url: Any, engine: sa.Engine | None,
+                  make_engine: Callable[[], sa.Engine]) -> sa.Engine:
+    """The engine of a server store built from a URL or an engine (exactly one of them)."""
+    if engine is None:
+        if url is None:
+            raise ValueError(f"{label} needs a URL or an engine")
+        return make_engine()
+    if url is not None:
+        raise ValueError(f"{label} takes a URL or an engine, not both")
+    if engine.dialect.name != dialect_name:
+        raise ValueError(f"{label} needs a {dialect_name} engine, got {engine.dialect.name}")
+    return engine
 
 
 class SQLStore(BaseStore):
@@ -47,8 +61,7 @@ class SQLStore(BaseStore):
         self._init_lock = threading.Lock()
         self._initialised = False
         self._build_statements()
-        if hasattr(os, "register_at_fork"):
-            os.register_at_fork(after_in_child=self._after_fork)
+        after_fork_in_child(self, "_after_fork")
 
     # ------------------------------------------------------------------ lifecycle
     def init(self) -> None:
@@ -90,8 +103,9 @@ class SQLStore(BaseStore):
         self._light_cols = [self._select_col(c.name) for c in light]
 
     def _update_columns(self) -> list[str]:
+        keep = self.dialect.immutable_columns
         return _UPDATE_NAMES + [c.name for c in self.dialect.extra_columns()
-                                if c.name != "createdAtZ"]
+                                if c.name not in keep]
 
     def _select_col(self, name: str) -> sa.ColumnElement[Any]:
         spec = next(c for c in COLUMNS if c.name == name)

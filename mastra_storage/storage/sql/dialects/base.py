@@ -16,9 +16,9 @@ from typing import Any, ClassVar
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
-from ...model.jsonsafe import DEFAULT_MAX_BYTES, clean_text, dumps, loads
-from ...model.spans import COLUMNS, TABLE_SPANS, ColumnSpec, SpanRecord
-from ...model.time import format_iso, parse_iso
+from ....model.jsonsafe import DEFAULT_MAX_BYTES, clean_text, dumps, loads
+from ....model.spans import COLUMNS, TABLE_SPANS, ColumnSpec, SpanRecord
+from ....model.time import format_iso, parse_iso, truncate_ms
 
 _GET_ALL = attrgetter(*(c.attr for c in COLUMNS))
 _NAMES = tuple(c.name for c in COLUMNS)
@@ -35,6 +35,9 @@ class SqlDialect:
 
     name: ClassVar[str] = ""
     provider: ClassVar[str] = ""
+    # Never rewritten by an upsert or an update: the key and the insert time (and, in
+    # dialects with extra columns, their twins).
+    immutable_columns: ClassVar[frozenset[str]] = frozenset({"traceId", "spanId", "createdAt"})
 
     def __init__(self, max_json_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.max_json_bytes = max_json_bytes
@@ -52,10 +55,13 @@ class SqlDialect:
         """Keys and indexes, named as Mastra's store names them."""
         return []
 
-    def build_table(self, metadata: sa.MetaData, schema: str | None = None) -> sa.Table:
+    def build_table(self, metadata: sa.MetaData, schema: str | None = None,
+                    columns: Sequence[ColumnSpec] = COLUMNS) -> sa.Table:
+        """The spans table; ``columns`` defaults to the live model (a migration passes the
+        column list frozen at its revision)."""
         cols: list[Any] = [
             sa.Column(spec.name, self.column_type(spec), nullable=spec.nullable)
-            for spec in COLUMNS
+            for spec in columns
         ]
         cols.extend(self.extra_columns())
         return sa.Table(TABLE_SPANS, metadata, *cols, *self.table_args(TABLE_SPANS),
@@ -178,6 +184,13 @@ class SqlDialect:
         return ("traceId", "spanId")
 
     # ------------------------------------------------------------------ migrations
+    def migration_lock(self, conn: sa.Connection) -> None:
+        """Serialise concurrent migrations of one database (held until commit/rollback)."""
+
+    def create_schema_sql(self, schema: str) -> str:
+        """The statement that creates ``schema`` if it is missing."""
+        raise ValueError(f"schema= is not supported by {self.name}")
+
     def create_ddl(self, table: sa.Table) -> list[Any]:
         """Statements that create the table as Mastra's store does, indexes included."""
         out: list[Any] = [sa.schema.CreateTable(table)]
@@ -195,6 +208,28 @@ class SqlDialect:
         ``added`` names the columns the migration just added to it (e.g. to backfill).
         """
         return []
+
+
+class NativeTimestamps:
+    """Timestamps as the driver's naive datetimes holding UTC (PostgreSQL ``timestamp``,
+    SQL Server ``DATETIME2``), read back as UTC-aware at millisecond precision."""
+
+    def encode_timestamp(self, value: datetime | None) -> Any:
+        return utc_naive(value) if value is not None else None
+
+    def decode_timestamp(self, value: Any) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, datetime):
+            return truncate_ms(value)  # naive = UTC; aware converted to UTC
+        return parse_iso(value)
+
+    def timestamp_param(self, value: datetime) -> Any:
+        return utc_naive(value)
+
+
+def utc_naive(value: datetime) -> datetime:
+    return truncate_ms(value).replace(tzinfo=None)
 
 
 def dedupe_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -10,9 +10,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
-from ...model.jsonsafe import to_jsonable
-from ...model.spans import COLUMNS, ColumnSpec, SpanRecord
-from .dialect import SqlDialect
+from ....model.jsonsafe import to_jsonable
+from ....model.spans import COLUMNS, ColumnSpec, SpanRecord
+from .base import SqlDialect
 
 COLUMN_NAMES = tuple(c.name for c in COLUMNS)
 
@@ -36,6 +36,11 @@ class SQLiteDialect(SqlDialect):
                      sqlite_where=sa.text('"parentSpanId" IS NULL')),
             sa.Index(f"{table_name}_trace_started_at_idx", "traceId", "startedAt"),
         ]
+
+    def migration_lock(self, conn: sa.Connection) -> None:
+        # pysqlite runs DDL outside a transaction; take the write lock first so a second
+        # process waits (busy_timeout) and then finds the version row.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     def encode_bool(self, value: bool) -> Any:
         return 1 if value else 0
@@ -64,7 +69,7 @@ class SQLiteDialect(SqlDialect):
         elif isinstance(value, str):
             cond = cond & (each.c.type == "text") & (each.c.atom == value)
         else:
-            from ...model.jsonsafe import dumps
+            from ....model.jsonsafe import dumps
 
             text, _ = dumps(value)
             cond = cond & (sa.func.json(each.c.value) == sa.func.json(text))
@@ -114,7 +119,7 @@ class SQLiteDialect(SqlDialect):
 
     def upsert(self, table: sa.Table) -> sa.Executable:
         stmt = sqlite.insert(table)
-        keep = {"traceId", "spanId", "createdAt"}
+        keep = self.immutable_columns
         return stmt.on_conflict_do_update(
             index_elements=["spanId", "traceId"],
             set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keep},

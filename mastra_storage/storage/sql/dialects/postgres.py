@@ -32,10 +32,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import ColumnElement
 
-from ...model.jsonsafe import dumps, to_jsonable
-from ...model.spans import TABLE_SPANS, ColumnSpec, SpanRecord
-from ...model.time import truncate_ms
-from .dialect import SqlDialect, dedupe_rows
+from ....model.jsonsafe import dumps, to_jsonable
+from ....model.spans import COLUMNS, TABLE_SPANS, ColumnSpec, SpanRecord
+from .base import NativeTimestamps, SqlDialect, dedupe_rows
 
 MAX_IDENTIFIER_BYTES = 63
 TRIGGER_NAME = f"{TABLE_SPANS}_timestamps"
@@ -49,8 +48,9 @@ TZ_TWINS: tuple[tuple[str, str, str], ...] = (
 )
 _TWIN_OF = {plain: twin for plain, twin, _ in TZ_TWINS}
 _PREPARER = postgresql.dialect().identifier_preparer  # type: ignore[no-untyped-call]
-# Never rewritten by an upsert or an update: the key and the insert time.
 _KEEP = frozenset({"traceId", "spanId", "createdAt", "createdAtZ"})
+# Key of the advisory lock that serialises migrations (a stable 31-bit number).
+LOCK_KEY = zlib.crc32(b"mastra_storage.migrate") & 0x7FFFFFFF
 
 
 class PGText(sa.types.TypeDecorator[str]):
@@ -89,13 +89,10 @@ def pg_name(name: str) -> str:
     return raw[:MAX_IDENTIFIER_BYTES].decode("utf-8", "ignore")
 
 
-def _utc_naive(value: datetime) -> datetime:
-    return truncate_ms(value).replace(tzinfo=None)
-
-
-class PostgresDialect(SqlDialect):
+class PostgresDialect(NativeTimestamps, SqlDialect):
     name = "postgresql"
     provider = "postgres"
+    immutable_columns = _KEEP
     # How batches are written: "values" (SQLAlchemy's multi-row INSERT … VALUES … ON
     # CONFLICT / executemany UPDATE), "copy" (COPY into a temporary staging table, then one
     # INSERT … SELECT … ON CONFLICT / UPDATE … FROM), or "auto": copy from copy_threshold
@@ -129,8 +126,9 @@ class PostgresDialect(SqlDialect):
     def index_prefix(schema: str | None) -> str:
         return "" if schema in (None, "public") else f"{schema}_"
 
-    def build_table(self, metadata: sa.MetaData, schema: str | None = None) -> sa.Table:
-        table = super().build_table(metadata, schema)
+    def build_table(self, metadata: sa.MetaData, schema: str | None = None,
+                    columns: Sequence[ColumnSpec] = COLUMNS) -> sa.Table:
+        table = super().build_table(metadata, schema, columns)
         table.append_constraint(
             sa.PrimaryKeyConstraint("traceId", "spanId", name=self.pk_name(schema)))
         p = self.index_prefix(schema) + TABLE_SPANS
@@ -149,16 +147,6 @@ class PostgresDialect(SqlDialect):
         return table
 
     # ------------------------------------------------------------------ row codec
-    def encode_timestamp(self, value: datetime | None) -> Any:
-        return _utc_naive(value) if value is not None else None
-
-    def decode_timestamp(self, value: Any) -> datetime | None:
-        if value is None:
-            return None
-        if isinstance(value, datetime):
-            return truncate_ms(value)  # naive = UTC; aware converted to UTC
-        return super().decode_timestamp(value)
-
     def decode_json(self, value: Any) -> Any:
         return value  # psycopg already decoded jsonb
 
@@ -180,9 +168,6 @@ class PostgresDialect(SqlDialect):
             (plain.is_(None), sa.null()),
             else_=sa.func.coalesce(table.c[twin], as_utc),
         ).label(spec.name)
-
-    def timestamp_param(self, value: datetime) -> Any:
-        return _utc_naive(value)
 
     # ------------------------------------------------------------------ expressions
     def json_has_key_value(
@@ -299,6 +284,12 @@ class PostgresDialect(SqlDialect):
                 cur.execute(f"TRUNCATE {stage}")
 
     # ------------------------------------------------------------------ migrations
+    def migration_lock(self, conn: sa.Connection) -> None:
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
+
+    def create_schema_sql(self, schema: str) -> str:
+        return f"CREATE SCHEMA IF NOT EXISTS {_PREPARER.quote(schema)}"
+
     def function_ddl(self, schema: str | None) -> sa.TextClause:
         fn = self._qualified(schema, TRIGGER_FUNCTION)
         sets_insert = "\n".join(

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from importlib import import_module
 
-from .dialect import SqlDialect
+from .base import SqlDialect
 
 _DIALECTS: dict[str, str] = {
-    "sqlite": "mastra_storage.storage.sql.sqlite_dialect:SQLiteDialect",
-    "postgresql": "mastra_storage.storage.sql.postgres_dialect:PostgresDialect",
-    "mssql": "mastra_storage.storage.sql.mssql_dialect:MSSQLDialect",
+    "sqlite": "mastra_storage.storage.sql.dialects.sqlite:SQLiteDialect",
+    "postgresql": "mastra_storage.storage.sql.dialects.postgres:PostgresDialect",
+    "mssql": "mastra_storage.storage.sql.dialects.mssql:MSSQLDialect",
 }
 
 

@@ -1,6 +1,6 @@
 """Measure the ClickHouse layout and query choices on the in-process engine (chdb).
 
-``python -m mastra_storage.storage.clickhouse.bench --traces 30000 --path /tmp/chbench``
+``python -m mastra_storage.bench.clickhouse_layouts --traces 30000 --path /tmp/chbench``
 
 Loads the same synthetic spans (``--traces`` x 10 spans, ~1 KB of JSON each, inserted in
 batches of 1000 with 3 % of the batches retried, as the exporter would) into one database
@@ -21,10 +21,10 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from ...model.spans import SpanRecord
-from ..queries import TracesFilter
-from .ddl import DEFAULT_LAYOUT, LAYOUTS
-from .store import ClickHouseStore
+from ..model.spans import SpanRecord
+from ..storage.clickhouse.ddl import DEFAULT_LAYOUT, LAYOUTS
+from ..storage.clickhouse.store import ClickHouseStore
+from ..storage.queries import TracesFilter
 
 SPANS_PER_TRACE = 10
 WORDS = ("order", "refund", "customer", "shipping", "token", "invoice", "delay", "agent")

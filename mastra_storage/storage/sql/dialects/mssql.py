@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -25,24 +26,20 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mssql
 from sqlalchemy.sql.elements import ColumnElement, quoted_name
 
-from ...model.jsonsafe import dumps, to_jsonable
-from ...model.spans import COLUMNS, TABLE_SPANS, ColumnSpec, SpanRecord
-from ...model.time import truncate_ms
-from .dialect import SqlDialect, dedupe_rows
+from ....model.jsonsafe import dumps, to_jsonable
+from ....model.spans import COLUMNS, TABLE_SPANS, ColumnSpec, SpanRecord
+from .base import NativeTimestamps, SqlDialect, dedupe_rows
 
 KEY_LENGTH = 100
+# Key of the application lock that serialises migrations (a stable 31-bit number).
+LOCK_KEY = zlib.crc32(b"mastra_storage.migrate") & 0x7FFFFFFF
+LOCK_TIMEOUT_MS = 120_000
 # OPENJSON's [type] column: https://learn.microsoft.com/sql/t-sql/functions/openjson-transact-sql
 JSON_NULL, JSON_STRING, JSON_NUMBER, JSON_BOOL, JSON_ARRAY, JSON_OBJECT = range(6)
 _INDEXED = frozenset(c.name for c in COLUMNS if c.indexed and c.kind == "text")
-# Never rewritten by an upsert: the key and the insert time.
-_KEEP = frozenset({"traceId", "spanId", "createdAt"})
 
 
-def _utc_naive(value: datetime) -> datetime:
-    return truncate_ms(value).replace(tzinfo=None)
-
-
-class MSSQLDialect(SqlDialect):
+class MSSQLDialect(NativeTimestamps, SqlDialect):
     name = "mssql"
     provider = "mssql"
 
@@ -52,7 +49,7 @@ class MSSQLDialect(SqlDialect):
             return mssql.DATETIME2(precision=7)  # type: ignore[no-untyped-call]
         if spec.kind == "bool":
             return mssql.BIT()
-        if spec.kind == "text" and spec.name in _INDEXED:
+        if spec.kind == "text" and spec.indexed:
             return mssql.NVARCHAR(KEY_LENGTH)
         return mssql.NVARCHAR(None)  # NVARCHAR(max)
 
@@ -60,8 +57,9 @@ class MSSQLDialect(SqlDialect):
     def name_prefix(schema: str | None) -> str:
         return f"{schema}_" if schema else ""
 
-    def build_table(self, metadata: sa.MetaData, schema: str | None = None) -> sa.Table:
-        table = super().build_table(metadata, schema)
+    def build_table(self, metadata: sa.MetaData, schema: str | None = None,
+                    columns: Sequence[ColumnSpec] = COLUMNS) -> sa.Table:
+        table = super().build_table(metadata, schema, columns)
         p = self.name_prefix(schema) + TABLE_SPANS
         table.append_constraint(
             sa.PrimaryKeyConstraint("traceId", "spanId", name=f"{p}_traceid_spanid_pk"))
@@ -78,16 +76,6 @@ class MSSQLDialect(SqlDialect):
         return table
 
     # ------------------------------------------------------------------ row codec
-    def encode_timestamp(self, value: datetime | None) -> Any:
-        return _utc_naive(value) if value is not None else None
-
-    def decode_timestamp(self, value: Any) -> datetime | None:
-        if value is None:
-            return None
-        if isinstance(value, datetime):
-            return truncate_ms(value)  # DATETIME2 comes back naive: it is UTC
-        return super().decode_timestamp(value)
-
     def encode(self, record: SpanRecord, now: datetime | None = None,
                touch: bool = False) -> dict[str, Any]:
         row = super().encode(record, now, touch)
@@ -96,9 +84,6 @@ class MSSQLDialect(SqlDialect):
             if value is not None and len(value) > KEY_LENGTH:
                 row[name] = value[:KEY_LENGTH]
         return row
-
-    def timestamp_param(self, value: datetime) -> Any:
-        return _utc_naive(value)
 
     # ------------------------------------------------------------------ expressions
     @staticmethod
@@ -144,6 +129,22 @@ class MSSQLDialect(SqlDialect):
                 (oj.c.type == JSON_STRING)
                 & (oj.c.value == sa.bindparam(None, item, type_=sa.UnicodeText()))))
 
+    # ------------------------------------------------------------------ migrations
+    def migration_lock(self, conn: sa.Connection) -> None:
+        conn.execute(sa.text(
+            "DECLARE @r INT; EXEC @r = sp_getapplock @Resource = :res, @LockMode = 'Exclusive', "
+            "@LockOwner = 'Transaction', @LockTimeout = :timeout; "
+            "IF @r < 0 THROW 50001, 'mastra-storage: could not take the migration lock', 1;"),
+            {"res": f"mastra_storage_migrate_{LOCK_KEY}", "timeout": LOCK_TIMEOUT_MS})
+
+    def create_schema_sql(self, schema: str) -> str:
+        # CREATE SCHEMA must be alone in its batch: run it through EXEC.
+        ident = mssql.dialect().identifier_preparer.quote(schema)  # type: ignore[no-untyped-call]
+        create = f"CREATE SCHEMA {ident}".replace("'", "''")
+        literal = schema.replace("'", "''")
+        return f"IF SCHEMA_ID(N'{literal}') IS NULL EXEC(N'{create}')"
+
+    # ------------------------------------------------------------------ upserts
     def upsert(self, table: sa.Table) -> sa.Executable:
         dialect = mssql.dialect()  # type: ignore[no-untyped-call]
         q = dialect.identifier_preparer.quote
@@ -155,7 +156,7 @@ class MSSQLDialect(SqlDialect):
         # what the driver deduces (or guesses from a first row of NULLs).
         source = ", ".join(f"CAST(:{c.name} AS {type_sql(c.type)}) AS {q(c.name)}"
                            for c in table.columns)
-        sets = ", ".join(f"t.{q(n)} = s.{q(n)}" for n in names if n not in _KEEP)
+        sets = ", ".join(f"t.{q(n)} = s.{q(n)}" for n in names if n not in self.immutable_columns)
         values = ", ".join(f"s.{q(n)}" for n in names)
         sql = (
             f"MERGE INTO {target} WITH (HOLDLOCK) AS t\n"
