@@ -5,11 +5,22 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from mastra_storage.model.spans import SpanRecord
 from mastra_storage.storage.base import ObservabilityStore
 from mastra_storage.tracing.events import TracingEvent, TracingEventType
+
+CONTRACT_DIR = Path(__file__).resolve().parent / "contract"
+
+
+def contract_text(name: str) -> str:
+    """One of Mastra's DDL files from ``tests/contract/`` (provenance in its README.md).
+
+    A missing file raises (the test fails): the contract ships with the repository.
+    """
+    return (CONTRACT_DIR / name).read_text(encoding="utf-8")
 
 
 class StoreDown(ConnectionError):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import threading
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,15 +20,13 @@ from mastra_storage.storage.sql.migrate import (
     upgrade,
 )
 from mastra_storage.storage.sql.postgres import PostgresStore, make_engine
-from tests.backends import Provider, selected, skip_unless_required
+from tests.backends import Provider, selected
 from tests.backends.postgres import fresh_database
 
 from .factories import full_span, sid, span, tid
+from .helpers import contract_text
 
-CONTRACT = Path(__file__).resolve().parents[2] / "shared" / "contract" / \
-    "postgres.mastra_ai_spans.sql"
-if not CONTRACT.exists():  # a checkout with shared/ beside it, or the dev tree
-    CONTRACT = Path("/work/shared/contract/postgres.mastra_ai_spans.sql")
+CONTRACT = "postgres.mastra_ai_spans.sql"  # in tests/contract/
 
 pytestmark = pytest.mark.skipif("postgres" not in selected(),
                                 reason="postgres not in MASTRA_TEST_BACKENDS")
@@ -39,9 +36,7 @@ pytestmark = pytest.mark.skipif("postgres" not in selected(),
 def contract_sql() -> str:
     """The contract DDL, statement for statement; only the function moves first (the
     catalogue dump lists the trigger before the function it executes)."""
-    if not CONTRACT.exists():
-        skip_unless_required(f"contract file not found at {CONTRACT}", "postgres")
-    sql = CONTRACT.read_text()
+    sql = contract_text(CONTRACT)
     cut = sql.index("CREATE OR REPLACE FUNCTION")
     return sql[cut:] + "\n" + sql[:cut]
 
@@ -244,8 +239,7 @@ def test_adopts_a_table_created_by_mastra_without_data_loss(pg: Provider, db: st
 
 def _older_contract() -> str:
     """The contract as an older @mastra/pg made it: no …AtZ twins, no trigger, no PK."""
-    contract_sql()  # fails clearly if the contract is missing
-    sql = CONTRACT.read_text()
+    sql = contract_text(CONTRACT)
     sql = re.sub(r',\s*"\w+AtZ" timestamp with time zone DEFAULT now\(\)', "", sql)
     sql = re.sub(r"ALTER TABLE ONLY public.mastra_ai_spans\s+ADD CONSTRAINT[^;]+;", "", sql)
     sql = re.sub(r"CREATE TRIGGER[^;]+;", "", sql)

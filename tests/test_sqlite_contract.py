@@ -19,18 +19,14 @@ from mastra_storage.storage.sql.sqlite import JsonbUnsupportedError, SQLiteStore
 from mastra_storage.workload import run_workload
 
 from .backends import skip_unless_required
-from .helpers import RecordingExporter
+from .helpers import RecordingExporter, contract_text
 from .test_exporter_strategies import assert_rows_match
 
-CONTRACT = (Path(__file__).resolve().parents[2] / "shared" / "contract"
-            / "sqlite.mastra_ai_spans.sql")
 ISO_MS_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
 def contract_sql() -> str:
-    if not CONTRACT.is_file():
-        skip_unless_required(f"contract file not found at {CONTRACT}", "sqlite")
-    return CONTRACT.read_text()
+    return contract_text("sqlite.mastra_ai_spans.sql")
 
 
 def catalogue(path: Path) -> tuple[list, list]:

@@ -276,7 +276,7 @@ def _ch_converter(column: str, ch_type: str) -> Callable[[SpanRecord, datetime],
 
 # ---------------------------------------------------------------------------- MongoDB
 
-# Mastra's indexes on mastra_ai_spans (shared/contract/README.md).
+# Mastra's indexes on mastra_ai_spans (tests/contract/README.md).
 MONGO_INDEXES: tuple[tuple[list[tuple[str, int]], bool], ...] = (
     ([("spanId", 1), ("traceId", 1)], True),
     ([("traceId", 1)], False),
