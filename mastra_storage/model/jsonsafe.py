@@ -22,11 +22,11 @@ everywhere. The rules:
   ``{"truncated": true, "originalBytes": N, "preview": "..."}``, reported to the caller.
 
 Speed: the common case is one C-level encode — ``orjson`` when installed (the ``fast``
-extra), else the standard library's C encoder. ``orjson`` output is used only where it is
-byte-identical to the standard library's (it writes NaN as ``null`` and some small floats
-differently; such texts are re-encoded by the standard library). The rule walk
-(:func:`to_jsonable`) runs only for values the C encoders refuse or whose text shows a
-character to clean.
+extra), else the standard library's C encoder. The two agree byte for byte except that
+orjson writes floats below 1e-4 in another notation (``1e-7`` for ``1e-07``: the same
+number); a text in which orjson could have written NaN as ``null``, or escaped a NUL, is
+re-encoded by the standard library. The rule walk (:func:`to_jsonable`) runs only for
+values the C encoders refuse or whose text shows a character to clean.
 """
 
 from __future__ import annotations
@@ -53,8 +53,9 @@ except ImportError:  # pragma: no cover - exercised by the no-extra CI leg
 
 CIRCULAR = "[Circular]"
 MAX_DEPTH_MARKER = "[MaxDepth]"
-# Levels of nested arrays/objects kept inside one payload value.
-MAX_DEPTH = 200
+# Levels of nested arrays/objects kept inside one payload value: orjson's own limit, so
+# the rule is the same whichever encoder wrote the text.
+MAX_DEPTH = 254
 DEFAULT_MAX_BYTES = 4 * 1024 * 1024
 _NUL = "\x00"
 _REPLACEMENT = "\ufffd"
@@ -80,11 +81,6 @@ _C_ENCODE: Any = (
 )
 _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
-# orjson texts that may differ from the standard library's: NaN/Infinity written as null,
-# floats below 1e-4 written as 0.0000… or with a one-digit exponent (``1e-7``), and the
-# escaped NUL. A match sends the value to the standard library (a false positive inside
-# a string only costs that detour).
-_ORJSON_SUSPECT = re.compile(rb"null|e-\d(?!\d)|0\.0000|\\u0000")
 _ORJSON_OPTS = 0
 if _orjson is not None:
     _ORJSON_OPTS = (_orjson.OPT_PASSTHROUGH_DATETIME | _orjson.OPT_PASSTHROUGH_DATACLASS
@@ -250,14 +246,18 @@ def _may_be_too_deep(text: str | bytes) -> bool:
 
 def encode(value: Any) -> str:
     """JSON text of ``value`` under the rules above (no size limit)."""
+    depth_checked = False
     if _orjson is not None:
         try:
             raw = _orjson.dumps(value, default=_orjson_default, option=_ORJSON_OPTS)
-        except Exception:  # orjson refuses: odd types, surrogates, big ints, depth
+        except Exception:  # orjson refuses: odd types, surrogates, big ints, too deep
             raw = None
-        if raw is not None and not _ORJSON_SUSPECT.search(raw) and not (
-                _may_be_too_deep(raw) and _deeper_than(value, MAX_DEPTH)):
-            return raw.decode("utf-8")
+        if raw is not None:
+            # orjson writes NaN/Infinity as null (the rule says strings) and escapes NUL;
+            # either sends the value to the standard library, which follows the rules.
+            if b"null" not in raw and b"\\u0000" not in raw:
+                return raw.decode("utf-8")
+            depth_checked = True  # orjson accepted it: within MAX_DEPTH
     try:
         text = _std_encode(value)
     except Exception:  # refused (NaN, odd types, cycles, depth) or app code raised
@@ -265,7 +265,7 @@ def encode(value: Any) -> str:
     # The encoder escapes NUL as \u0000; surrogates stay raw (ensure_ascii=False), and an
     # ASCII-only text cannot hold one.
     if "\\u0000" in text or (not text.isascii() and BAD_CHARS.search(text)) or (
-            _may_be_too_deep(text) and _deeper_than(value, MAX_DEPTH)):
+            not depth_checked and _may_be_too_deep(text) and _deeper_than(value, MAX_DEPTH)):
         return _std_encode(to_jsonable(value))
     return text
 
