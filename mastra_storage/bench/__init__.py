@@ -1,4 +1,5 @@
-"""Benchmark harness behind ``mastra-storage bench`` (issue #7).
+"""Benchmark harness behind ``mastra-storage bench``: is the pipeline close enough to the raw
+driver, and cheap enough on the caller's thread (targets in ``docs/bench.md``)?
 
 :func:`run_bench` measures one store and strategy: end-to-end spans/s, the hot-path cost
 on the caller's thread, statements issued, peak RSS, and, in the same run, the raw-driver

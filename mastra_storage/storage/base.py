@@ -1,4 +1,5 @@
-"""The store contract every backend implements (design §6), modelled on small protocols.
+"""The store contract every backend implements, modelled on small protocols: the query
+API Mastra Studio needs (traces, spans, filters, pagination) plus the exporters' writes.
 
 A store is both a writer (``batch_create_spans`` / ``batch_update_spans``) used by the
 exporters and a reader (the query API) used by the CLI and by Studio-style viewers.

@@ -13,7 +13,8 @@ from ..errors import UnsupportedStrategyError
 
 
 class TracingStrategy(str, Enum):
-    """How the DefaultExporter turns span lifecycle events into writes (design §4)."""
+    """How the DefaultExporter turns span lifecycle events into writes (README.md,
+    *Strategies and the capability table*)."""
 
     REALTIME = "realtime"
     BATCH_WITH_UPDATES = "batch-with-updates"

@@ -1,4 +1,6 @@
-"""CompositeStore: route the observability domain to a different store (design §7)."""
+"""CompositeStore: route the observability domain to a different store, e.g. PostgreSQL for
+everything else and ClickHouse for traces (README.md, *Production: route observability to
+ClickHouse*)."""
 
 from __future__ import annotations
 

@@ -28,7 +28,8 @@ def json_partial_match(actual: Any, expected: Mapping[str, Any]) -> bool:
 
 
 def root_matches(root: SpanRecord, f: TracesFilter, child_error: bool) -> bool:
-    """The filter semantics of design §6, applied to a trace's root span."""
+    """The :class:`TracesFilter` semantics every store implements (equalities, time ranges,
+    status, tags must all match, metadata/scope match partially), applied to a root span."""
     for attr, value in f.equalities():
         if getattr(root, attr) != value:
             return False

@@ -1,4 +1,4 @@
-"""``create_store(url)``: one URL picks the backend (design §3).
+"""``create_store(url)``: one URL picks the backend (the schemes: README.md, *Storage*).
 
 Backends are imported lazily, so the base install never needs a server driver; a missing
 driver gives :class:`MissingDriverError` naming the extra to install.

@@ -1,6 +1,7 @@
 """How the tests get a real database for each backend.
 
-Resolution order for every server backend (issue #3):
+Resolution order for every server backend (so the suite runs both on a developer machine
+with nothing set up and in CI against real servers, never silently testing less):
 1. an explicit URL in ``MASTRA_TEST_<BACKEND>_URL`` (e.g. from the nox/docker-compose sessions);
 2. a throwaway local server the provider starts itself (PostgreSQL via initdb/pg_ctl,
    MongoDB via secantusdb, ClickHouse via the chdb engine);
