@@ -44,3 +44,16 @@ class InvalidStoreURLError(MastraStorageError, ValueError):
 
 class StorageDomainDisabledError(MastraStorageError):
     """The observability domain of a composite store is routed to nothing."""
+
+
+class UnsupportedOperation(MastraStorageError, NotImplementedError):
+    """A store that cannot answer (or hold) something: a signal, a read, a feature.
+
+    The exporter drops what such a store can't hold once, counted as
+    ``unsupported-storage``, and stops asking; the HTTP server answers 501.
+    """
+
+    def __init__(self, store: str, what: str) -> None:
+        self.store = store
+        self.what = what
+        super().__init__(f"This storage provider ({store}) does not support {what}")

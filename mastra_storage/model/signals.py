@@ -147,6 +147,9 @@ class ScoreRecord(SignalContext):
 
 @dataclass(slots=True)
 class FeedbackRecord(SignalContext):
+    """A feedback record; its value is a number or a text (``value_number`` /
+    ``value_string``, one of them set), as in Mastra's table."""
+
     timestamp: datetime
     feedback_type: str
     feedback_source: str
@@ -157,6 +160,14 @@ class FeedbackRecord(SignalContext):
     source_id: str | None = None
     review_status: str = "needs-review"
     feedback_id: str = field(default_factory=new_signal_id)
+
+    @property
+    def value(self) -> float | str | None:
+        return self.value_number if self.value_number is not None else self.value_string
+
+
+LOG_LEVELS: tuple[str, ...] = ("debug", "info", "warn", "error", "fatal")
+REVIEW_STATUSES: tuple[str, ...] = ("needs-review", "reviewed")
 
 
 

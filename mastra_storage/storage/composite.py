@@ -4,15 +4,13 @@ ClickHouse*)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from datetime import datetime
+from collections.abc import Mapping
 from typing import Any
 
 from ..errors import StorageDomainDisabledError
-from ..model.spans import SpanRecord
 from .base import OBSERVABILITY_DOMAIN, ObservabilityStore
 from .capabilities import StrategyCapability
-from .queries import Trace, TracesFilter, TracesOrderBy, TracesPage
+from .signal_queries import Feature
 
 
 class CompositeStore:
@@ -72,30 +70,28 @@ class CompositeStore:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    def batch_create_spans(self, records: Sequence[SpanRecord]) -> None:
-        self._obs().batch_create_spans(records)
+    def features(self) -> frozenset[Feature]:
+        store = self.get_store(OBSERVABILITY_DOMAIN)
+        return store.features() if store is not None else frozenset()
 
-    def batch_update_spans(self, records: Sequence[SpanRecord]) -> None:
-        self._obs().batch_update_spans(records)
+    def __getattr__(self, name: str) -> Any:
+        """Every write and read of the store API acts on the observability store."""
+        if name in _FORWARDED:
+            return getattr(self._obs(), name)
+        raise AttributeError(name)
 
-    def batch_delete_traces(self, trace_ids: Sequence[str]) -> int:
-        return self._obs().batch_delete_traces(trace_ids)
 
-    def delete_traces_older_than(self, before: datetime) -> int:
-        return self._obs().delete_traces_older_than(before)
-
-    def get_span(self, trace_id: str, span_id: str) -> SpanRecord | None:
-        return self._obs().get_span(trace_id, span_id)
-
-    def get_root_span(self, trace_id: str) -> SpanRecord | None:
-        return self._obs().get_root_span(trace_id)
-
-    def get_trace(self, trace_id: str) -> Trace | None:
-        return self._obs().get_trace(trace_id)
-
-    def get_trace_light(self, trace_id: str) -> Trace | None:
-        return self._obs().get_trace_light(trace_id)
-
-    def list_traces(self, filters: TracesFilter | None = None, page: int = 0,
-                    per_page: int = 10, order_by: TracesOrderBy | None = None) -> TracesPage:
-        return self._obs().list_traces(filters, page, per_page, order_by)
+# The store API a composite forwards to the store that receives the observability domain.
+_FORWARDED = frozenset({
+    "batch_create_spans", "batch_update_spans", "batch_delete_traces",
+    "delete_traces_older_than", "batch_create_logs", "batch_create_metrics",
+    "batch_create_scores", "batch_create_feedback", "update_feedback_review_status",
+    "get_span", "get_root_span", "get_trace", "get_trace_light", "get_structure", "get_spans",
+    "get_branch", "list_traces", "list_traces_light", "list_branches", "query_traces",
+    "trace_query_fields", "trace_query_values", "list_logs", "list_metrics", "list_scores",
+    "get_score", "list_feedback", "metric_aggregate", "metric_breakdown", "metric_timeseries",
+    "metric_percentiles", "discover_entity_types", "discover_entity_names",
+    "discover_service_names", "discover_environments", "discover_tags",
+    "discover_metric_names", "discover_metric_label_keys", "discover_metric_label_values",
+    "prune", "stats", "truncated_fields",
+})

@@ -134,3 +134,51 @@ class Trace:
     @property
     def root(self) -> SpanRecord | None:
         return next((s for s in self.spans if s.parent_span_id is None), None)
+
+
+@dataclass
+class LightSpan:
+    """A span without its payloads, for trace lists and tree views (Mastra's
+    ``LightSpanRecord``): status computed, the input reduced to its preview."""
+
+    trace_id: str
+    span_id: str
+    name: str
+    span_type: str
+    is_event: bool
+    started_at: datetime
+    parent_span_id: str | None
+    ended_at: datetime | None
+    error: Any
+    status: TraceStatus
+    entity_type: str | None
+    entity_id: str | None
+    entity_name: str | None
+    metadata: Any
+    input_preview: str | None
+    created_at: datetime | None
+    updated_at: datetime | None
+
+    @classmethod
+    def of(cls, span: SpanRecord, input_preview: str | None = None) -> LightSpan:
+        return cls(span.trace_id, span.span_id, span.name, span.span_type, span.is_event,
+                   span.started_at, span.parent_span_id, span.ended_at, span.error,
+                   span.status, span.entity_type, span.entity_id, span.entity_name,
+                   span.metadata, input_preview, span.created_at, span.updated_at)
+
+
+@dataclass
+class LightTracesPage:
+    spans: list[LightSpan]
+    total: int
+    page: int
+    per_page: int
+    has_more: bool
+
+
+# Span types a branch is anchored at (Mastra's BRANCH_SPAN_TYPES): the units of work a
+# reader opens on their own inside a trace.
+BRANCH_SPAN_TYPES: tuple[str, ...] = (
+    "agent_run", "workflow_run", "processor_run", "scorer_run", "rag_ingestion", "tool_call",
+    "mcp_tool_call", "mcp_server_request", "provider_tool_call",
+)
