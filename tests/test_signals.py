@@ -14,6 +14,7 @@ import pytest
 
 from mastra_storage import DefaultExporter, Observability, ObservabilityConfig, SpanType
 from mastra_storage.storage import InMemoryStore
+from mastra_storage.storage.signal_queries import LogsFilter
 from mastra_storage.tracing.events import (
     FeedbackEvent,
     LogEvent,
@@ -24,6 +25,7 @@ from mastra_storage.tracing.events import (
 )
 
 from .helpers import RecordingExporter
+from .pipelines import Pipelines
 
 
 class EventRecorder(RecordingExporter):
@@ -61,9 +63,8 @@ def rec() -> EventRecorder:
 
 
 @pytest.fixture
-def obs(rec: EventRecorder) -> Observability:
-    return Observability(configs={"default": ObservabilityConfig(
-        service_name="svc", exporters=[rec], environment="test")})
+def obs(rec: EventRecorder, observe: Pipelines) -> Observability:
+    return observe(rec, environment="test")
 
 
 def test_observability_signals_without_a_span(obs, rec):
@@ -97,8 +98,13 @@ def test_span_signals_fill_ids_and_correlation_context(obs, rec):
             llm.metric("latency_ms", 250.5, labels={"model": "gpt-4o"})
             llm.score("faithfulness", 1)
             llm.feedback("rating", 5, source="reviewer", comment="ok")
+    # The span's correlation context, as Mastra's: ids, environment, service, and the
+    # entity hierarchy (the model call inherits its agent's entity).
+    agent = {"type": "agent", "id": "agent", "name": "agent"}
     expected_ctx = {"service_name": "svc", "environment": "test", "user_id": "u-1",
-                    "session_id": "s-1", "thread_id": "th-1", "run_id": "r-1"}
+                    "session_id": "s-1", "thread_id": "th-1", "run_id": "r-1",
+                    **{f"{level}entity_{k}": v for level in ("", "parent_", "root_")
+                       for k, v in agent.items()}}
     for kind in (LogEvent, MetricEvent, ScoreEvent, FeedbackEvent):
         (event,) = rec.of(kind)
         assert event.trace_id == root.trace_id, kind
@@ -137,44 +143,46 @@ def test_labels_are_copied_at_emit_time(obs, rec):
     assert rec.of(MetricEvent)[0].labels == {"model": "a"}
 
 
-def test_named_instances_carry_their_own_service(rec):
-    obs = Observability(configs={
+def test_named_instances_carry_their_own_service(rec, observe):
+    obs = observe.track(Observability(configs={
         "default": ObservabilityConfig(service_name="main", exporters=[rec]),
         "batch": ObservabilityConfig(service_name="batch-jobs", exporters=[rec]),
-    })
+    }))
     obs.get_instance("batch").log("info", "from batch")
     obs.log("info", "from default")
     services = [e.context["service_name"] for e in rec.of(LogEvent)]
     assert services == ["batch-jobs", "main"]
 
 
-def test_every_exporter_receives_signals_and_failures_are_contained(rec):
-    obs = Observability(configs={"default": ObservabilityConfig(
-        service_name="svc", exporters=[Exploding(), rec])})
+def test_every_exporter_receives_signals_and_failures_are_contained(rec, observe):
+    obs = observe(Exploding(), rec)
     obs.log("info", "a")
     obs.metric("m", 1)
     assert len(rec.of(LogEvent)) == 1 and len(rec.of(MetricEvent)) == 1
     assert obs.get_default_instance().failures["exporter:exploding"] == 2
 
 
-def test_default_exporter_ignores_other_signals():
+def test_default_exporter_persists_every_signal(observe):
     store = InMemoryStore()
-    exporter = DefaultExporter(max_batch_wait_ms=60_000)
-    obs = Observability(storage=store, configs={"default": ObservabilityConfig(
-        service_name="svc", exporters=[exporter])})
+    exporter = DefaultExporter(strategy="batch-with-updates", max_batch_wait_ms=60_000)
+    obs = observe(exporter, storage=store)
     tracer = obs.get_default_instance()
     for _ in range(5):
         obs.log("info", "x")
         obs.metric("m", 1)
         obs.score("t" * 32, "s", 1)
         obs.feedback("t" * 32, "thumbs", "up")
-    assert exporter.buffered == 0  # nothing was even buffered
+    assert exporter.buffered == 20  # held for the next batch, not written on this thread
     with tracer.start_span("agent") as root:
         root.log("info", "in span")
         root.score("s", 0.5)
     assert obs.flush(10)
-    assert exporter.drops.total == 0
+    assert exporter.drops.total == 0 and exporter.buffered == 0
     trace = store.get_trace(root.trace_id)
     assert trace is not None and [s.name for s in trace.spans] == ["agent"]
-    assert len(store) == 1
+    assert store.list_logs().total == 6 and store.list_metrics().total == 5
+    assert store.list_scores().total == 6 and store.list_feedback().total == 5
+    (in_span,) = store.list_logs(LogsFilter(trace_id=root.trace_id)).items
+    assert (in_span.message, in_span.span_id, in_span.service_name) == (
+        "in span", root.span_id, "svc")
     obs.shutdown()

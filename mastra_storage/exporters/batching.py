@@ -185,6 +185,12 @@ class BatchWorker:
     when shutdown aborted it) are replaceable, so tests drive time instead of waiting.
     """
 
+    # Set per process by _init_runtime (again in a forked child).
+    _closed: bool
+    _stopping: bool
+    _failing_at_shutdown: bool
+    _worker_done: bool
+
     def __init__(
         self,
         owner: str,

@@ -40,7 +40,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from ..lifecycle import after_fork_in_child
-from ..model.jsonsafe import encode
+from ..model.jsonsafe import encode, encode_object
+from ..model.spans import COLUMNS
 from ..model.time import utc_now
 from ..tracing.events import (
     FeedbackEvent,
@@ -80,6 +81,7 @@ _MODEL_CHUNK = "model_chunk"
 _SIGNAL_OF: dict[type, Signal] = {
     LogEvent: "logs", MetricEvent: "metrics", ScoreEvent: "scores", FeedbackEvent: "feedback",
 }
+_JSON_NAMES = tuple(c.name for c in COLUMNS if c.kind == "json")
 _RETRYABLE_STATUS = frozenset({408, 429})
 _AUTH_STATUS = frozenset({401, 403})
 _LOG_LEVELS = {
@@ -202,6 +204,7 @@ class CloudExporter:
         self.clock = clock
         self.drops = DropCounter(self.name, on_drop)
         self.stats = CloudExporterStats()
+        self.truncated_fields = 0  # span payloads replaced by the truncation marker
         # Authentication cooldown (a deadline on ``clock``; 0 = none).
         self.auth_failures = 0
         self.auth_cooldown_until = 0.0
@@ -343,7 +346,10 @@ class CloudExporter:
             record: dict[str, Any] = event.span.to_dict()  # processors run here (worker)
             if record.get("createdAt") is None:
                 record["createdAt"] = utc_now()
-            return encode(record)
+            # Payload columns obey the stores' size rule, so a span reads the same here.
+            text, cut = encode_object(record, _JSON_NAMES)
+            self.truncated_fields += cut
+            return text
         ctx = _camel_context(event.context)
         if signal == "logs":
             out: dict[str, Any] = {

@@ -1,12 +1,17 @@
-"""DefaultExporter: span lifecycle events → the shared batch worker → the store.
+"""DefaultExporter: all five signals → the shared batch worker → the store.
 
-The app's thread files each event under its span's key in a :class:`KeyedBuffer` (a
-span's start, updates and end coalesce into one entry holding its newest snapshot); the
-:class:`~.batching.BatchWorker` hands due batches back here, where they become
+The app's thread files each span event under its span's key in a :class:`KeyedBuffer`
+(a span's start, updates and end coalesce into one entry holding its newest snapshot)
+and appends logs, metrics, scores and feedback to a :class:`QueueBuffer` each; the
+:class:`~.batching.BatchWorker` hands due batches back here, where spans become
 ``batch_create_spans`` / ``batch_update_spans`` calls according to the resolved strategy
-(see the capability table in :mod:`mastra_storage.storage.capabilities`). Storage
-failures are retried with exponential backoff and then dropped, and every dropped event
-is counted with its reason.
+(see the capability table in :mod:`mastra_storage.storage.capabilities`) and the other
+signals ``batch_create_logs`` / ``_metrics`` / ``_scores`` / ``_feedback``. Ended spans
+also yield the metrics Mastra derives from them (durations, token counts and costs, see
+:mod:`.derived_metrics`). Storage failures are retried with exponential backoff and then
+dropped; a store that does not implement a signal gets one attempt, its events are
+dropped as ``unsupported-storage`` and the signal is not tried again. Every dropped
+event is counted with its reason.
 """
 
 from __future__ import annotations
@@ -18,12 +23,23 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..lifecycle import after_fork_in_child
+from ..model.signals import MetricRecord
 from ..model.spans import SpanRecord
 from ..storage.base import OBSERVABILITY_DOMAIN
 from ..storage.capabilities import TracingStrategy, resolve_strategy
-from ..tracing.events import TracingEvent, TracingEventType
-from .batching import BatchWorker, KeyedBuffer
+from ..storage.signal_queries import Feature
+from ..tracing.events import (
+    FeedbackEvent,
+    LogEvent,
+    MetricEvent,
+    ScoreEvent,
+    TracingEvent,
+    TracingEventType,
+)
+from .batching import BatchWorker, KeyedBuffer, QueueBuffer
+from .derived_metrics import derive_metrics
 from .drops import DropCounter, DropReason, OnDrop
+from .pricing import PriceTable
 from .retry import Retry, RetryPolicy
 
 if TYPE_CHECKING:
@@ -36,6 +52,22 @@ _STARTED = TracingEventType.SPAN_STARTED
 _ENDED = TracingEventType.SPAN_ENDED
 Key = tuple[str, str]
 SPANS = "spans"
+# Buffer name and store method of each of the other signals.
+_SIGNALS: dict[type, tuple[str, str]] = {
+    LogEvent: ("logs", "batch_create_logs"),
+    MetricEvent: ("metrics", "batch_create_metrics"),
+    ScoreEvent: ("scores", "batch_create_scores"),
+    FeedbackEvent: ("feedback", "batch_create_feedback"),
+}
+_STORE_CALL = dict(_SIGNALS.values())
+
+
+class _Unsupported(Exception):
+    """The store does not implement an operation (raised through the retry loop)."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
 
 
 class _Entry:
@@ -82,6 +114,7 @@ class _Plan:
     updates: dict[Key, SpanRecord] = field(default_factory=dict)
     ended: set[Key] = field(default_factory=set)
     events: int = 0
+    metrics: list[MetricRecord] = field(default_factory=list)  # derived from ended spans
 
 
 class DefaultExporter:
@@ -90,6 +123,12 @@ class DefaultExporter:
     ``strategy="auto"`` takes the provider's preferred strategy from the capability table;
     an explicit one must be supported by the provider, else :class:`UnsupportedStrategyError`
     is raised from :meth:`bind` (i.e. when ``Observability`` is built).
+
+    ``prices``: the :class:`~.pricing.PriceTable` for the estimated cost of derived token
+    metrics (a path to a table file, or ``False`` for no cost; default: the
+    ``MASTRA_STORAGE_PRICES`` file or the built-in table). ``derived_metrics=False``
+    turns the derived metrics off. Each signal has its own buffer of
+    ``max_buffer_size``.
     """
 
     name = "default-exporter"
@@ -106,6 +145,8 @@ class DefaultExporter:
         retry_delay_ms: int = 500,
         on_drop: OnDrop | None = None,
         clock: Callable[[], float] = time.monotonic,
+        prices: PriceTable | str | bool | None = None,
+        derived_metrics: bool = True,
     ) -> None:
         self.requested_strategy = TracingStrategy(strategy)  # ValueError names valid ones
         for label, value, low in (("max_batch_size", max_batch_size, 1),
@@ -132,9 +173,26 @@ class DefaultExporter:
         # At interpreter exit: wait for the flush (None = as long as it takes; with storage
         # down, later batches get one attempt each, so this ends).
         self._worker.exit_timeout = None
-        self._spans = self._worker.add_buffer(
-            SPANS, KeyedBuffer(max_buffer_size, _Entry, _merge, _weight))
-        assert isinstance(self._spans, KeyedBuffer)
+        self._spans = KeyedBuffer(max_buffer_size, _Entry, _merge, _weight)
+        self._worker.add_buffer(SPANS, self._spans)
+        self._signal_buffers: dict[str, QueueBuffer] = {}
+        for name, _ in _SIGNALS.values():
+            buffer = QueueBuffer(max_buffer_size)
+            self._worker.add_buffer(name, buffer)
+            self._signal_buffers[name] = buffer
+        self.derived_metrics = derived_metrics
+        self.prices: PriceTable | None
+        if prices is None or prices is True:
+            self.prices = PriceTable.default()
+        elif prices is False:
+            self.prices = None
+        elif isinstance(prices, PriceTable):
+            self.prices = prices
+        else:
+            self.prices = PriceTable.load(prices)
+        # Signals the store does not implement: tried once, then dropped at the door.
+        self.unsupported: set[str] = set()
+        self._derive = False
         self._created: dict[Key, None] = {}  # rows this exporter wrote and may update
         self._created_limit = max(100_000, 10 * max_buffer_size)
         # Spans whose row was never created, waiting for their end: (snapshot, events).
@@ -158,13 +216,18 @@ class DefaultExporter:
         else:
             self.strategy = resolve_strategy(self.requested_strategy, routed.provider)
             self.store = routed
+            # Derived metrics are a view of the spans, not events the app emitted: they go
+            # to stores that hold metrics and are not counted as drops elsewhere.
+            self._derive = self.derived_metrics and Feature.METRICS in routed.features()
         self._worker.realtime = self.strategy is TracingStrategy.REALTIME
         self._bound = True
 
     # ------------------------------------------------------------------ hot path
     def export(self, event: ExportedEvent) -> None:
-        if type(event) is not TracingEvent:
-            return  # logs, metrics, scores, feedback are not stored by this exporter
+        kind = type(event)
+        if kind is not TracingEvent:
+            self._export_signal(kind, event)
+            return
         if self._worker.closed:
             self.drops.add(DropReason.AFTER_SHUTDOWN)
             return
@@ -175,10 +238,31 @@ class DefaultExporter:
                                    "Observability or call bind(store)")
             self.drops.add(DropReason.UNSUPPORTED_STORAGE)
             return
+        assert isinstance(event, TracingEvent)
         if strategy is TracingStrategy.INSERT_ONLY and event.type is not _ENDED:
             return  # starts and updates don't even take buffer space
+        if SPANS in self.unsupported:
+            self.drops.add(DropReason.UNSUPPORTED_STORAGE)
+            return
         span = event.raw
         if not self._worker.put_keyed(self._spans, (span.trace_id, span.span_id), event):
+            self.drops.add(DropReason.BUFFER_FULL)
+
+    def _export_signal(self, kind: type, event: ExportedEvent) -> None:
+        route = _SIGNALS.get(kind)
+        if route is None:
+            return
+        if self._worker.closed:
+            self.drops.add(DropReason.AFTER_SHUTDOWN)
+            return
+        name = route[0]
+        if self.store is None or name in self.unsupported:
+            if not self._bound:
+                raise RuntimeError("DefaultExporter used before bind(); construct it through "
+                                   "Observability or call bind(store)")
+            self.drops.add(DropReason.UNSUPPORTED_STORAGE)
+            return
+        if not self._worker.put(self._signal_buffers[name], event):
             self.drops.add(DropReason.BUFFER_FULL)
 
     # ------------------------------------------------------------------ control
@@ -215,7 +299,45 @@ class DefaultExporter:
 
     # ------------------------------------------------------------------ the sink
     def write_batch(self, buffer: str, items: Sequence[Any]) -> None:
-        self._commit(self._plan(items))
+        if buffer == SPANS:
+            plan = self._plan(items)
+            self._commit(plan)
+            if plan.metrics:
+                self._write_signal("metrics", plan.metrics, len(plan.metrics))
+            return
+        self._write_signal(buffer, [event.to_record() for event in items], len(items))
+
+    def _write_signal(self, signal: str, records: list[Any], count: int) -> None:
+        """One ``batch_create_<signal>`` call, retried; the records are built once, so a
+        retry re-sends the same ids (idempotent)."""
+        if signal in self.unsupported:
+            self.drops.add(DropReason.UNSUPPORTED_STORAGE, count)
+            return
+        store = self.store
+        assert store is not None
+        call = getattr(store, _STORE_CALL[signal])
+
+        def attempt() -> None:
+            try:
+                call(records)
+            except NotImplementedError as exc:
+                raise _Unsupported(exc) from exc
+            except Exception as exc:
+                raise Retry(f"{type(exc).__name__}: {_short(exc)}") from exc
+
+        try:
+            self._worker.retry(attempt, self.retry_policy, count=count, what=f"{signal}: ",
+                               on_retry=self._log_retry)
+        except _Unsupported as exc:
+            self._mark_unsupported(signal, exc.cause, count)
+
+    def _mark_unsupported(self, signal: str, cause: BaseException, count: int) -> None:
+        self.unsupported.add(signal)
+        logger.warning("%s: the %s store does not support %s (%s); these events are dropped "
+                       "(counted as %s) and not tried again", self.name,
+                       getattr(self.store, "provider", "?"), signal, _short(cause),
+                       DropReason.UNSUPPORTED_STORAGE)
+        self.drops.add(DropReason.UNSUPPORTED_STORAGE, count, f"{signal}: {_short(cause)}")
 
     def on_flush(self) -> None:
         """Write spans whose updates were held because their row was never created."""
@@ -244,6 +366,8 @@ class DefaultExporter:
                 plan.events += entry.events + held.pop(key, (span, 0))[1]
             if entry.ended:
                 plan.ended.add(key)
+                if self._derive:
+                    plan.metrics += derive_metrics(span, self.prices)
             if entry.created:
                 creates[key] = span
             elif key in created:
@@ -277,11 +401,21 @@ class DefaultExporter:
                 if updates:
                     store.batch_update_spans(updates)
                     self.stats.write_calls += 1
+            except NotImplementedError as exc:
+                raise _Unsupported(exc) from exc
             except Exception as exc:
                 raise Retry(f"{type(exc).__name__}: {_short(exc)}") from exc
 
-        if not self._worker.retry(attempt, self.retry_policy, count=plan.events, what="",
-                                  on_retry=self._log_retry):
+        if SPANS in self.unsupported:
+            self.drops.add(DropReason.UNSUPPORTED_STORAGE, plan.events)
+            return
+        try:
+            written = self._worker.retry(attempt, self.retry_policy, count=plan.events,
+                                         what="", on_retry=self._log_retry)
+        except _Unsupported as exc:
+            self._mark_unsupported(SPANS, exc.cause, plan.events)
+            written = False
+        if not written:
             for key in plan.ended:
                 self._created.pop(key, None)
             return

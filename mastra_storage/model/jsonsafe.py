@@ -35,7 +35,7 @@ import dataclasses
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import date, datetime
 from enum import Enum
 from json.encoder import (  # type: ignore[attr-defined]
@@ -286,6 +286,24 @@ def dumps(value: Any, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[str | None, b
     return text, False
 
 
+def encode_object(obj: Mapping[str, Any], limited: Collection[str] = (),
+                  max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[str, int]:
+    """A JSON object's text where each value under a ``limited`` key obeys the size rule
+    (as a store's JSON column would); returns the text and how many values were cut."""
+    plain = {k: v for k, v in obj.items() if k not in limited}
+    parts = []
+    cut = 0
+    for key in limited:
+        if key in obj:
+            text, truncated = dumps(obj[key], max_bytes)
+            cut += truncated
+            parts.append(f"{_std_encode(key)}:{text if text is not None else 'null'}")
+    head = encode(plain)
+    if not parts:
+        return head, cut
+    return (head[:-1] + ("," if plain else "") + ",".join(parts) + "}"), cut
+
+
 def loads(value: Any) -> Any:
     """Read a JSON column value back (text, bytes, or an already-decoded driver value)."""
     if value is None:
@@ -310,6 +328,6 @@ def has_orjson() -> bool:
 
 __all__ = [
     "BAD_CHARS", "CIRCULAR", "DEFAULT_MAX_BYTES", "MAX_DEPTH", "MAX_DEPTH_MARKER",
-    "clean_text", "dumps", "encode", "has_orjson", "loads", "to_jsonable",
+    "clean_text", "dumps", "encode", "encode_object", "has_orjson", "loads", "to_jsonable",
     "truncation_marker",
 ]

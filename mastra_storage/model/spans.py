@@ -55,15 +55,15 @@ COLUMNS: tuple[ColumnSpec, ...] = (
     _c("is_event", "isEvent", "bool", nullable=False),
     _c("started_at", "startedAt", "timestamp", nullable=False),
     _c("parent_span_id", "parentSpanId", roles="i"),
-    _c("entity_type", "entityType", roles="isf"),
-    _c("entity_id", "entityId", roles="isf"),
-    _c("entity_name", "entityName", roles="isf"),
-    _c("parent_entity_type", "parentEntityType"),
-    _c("parent_entity_id", "parentEntityId"),
-    _c("parent_entity_name", "parentEntityName"),
-    _c("root_entity_type", "rootEntityType"),
-    _c("root_entity_id", "rootEntityId"),
-    _c("root_entity_name", "rootEntityName"),
+    _c("entity_type", "entityType", roles="isfc"),
+    _c("entity_id", "entityId", roles="isfc"),
+    _c("entity_name", "entityName", roles="isfc"),
+    _c("parent_entity_type", "parentEntityType", roles="c"),
+    _c("parent_entity_id", "parentEntityId", roles="c"),
+    _c("parent_entity_name", "parentEntityName", roles="c"),
+    _c("root_entity_type", "rootEntityType", roles="c"),
+    _c("root_entity_id", "rootEntityId", roles="c"),
+    _c("root_entity_name", "rootEntityName", roles="c"),
     _c("user_id", "userId", roles="ihsfc"),
     _c("organization_id", "organizationId", roles="ihsfc"),
     _c("resource_id", "resourceId", roles="hsfc"),
@@ -74,11 +74,11 @@ COLUMNS: tuple[ColumnSpec, ...] = (
     _c("environment", "environment", roles="hsfc"),
     _c("service_name", "serviceName", roles="hfc"),
     _c("scope", "scope", "json", roles="hs"),
-    _c("entity_version_id", "entityVersionId", roles="s"),
-    _c("parent_entity_version_id", "parentEntityVersionId"),
-    _c("root_entity_version_id", "rootEntityVersionId"),
-    _c("experiment_id", "experimentId", roles="hs"),
-    _c("source", "source", roles="hsf"),
+    _c("entity_version_id", "entityVersionId", roles="sc"),
+    _c("parent_entity_version_id", "parentEntityVersionId", roles="c"),
+    _c("root_entity_version_id", "rootEntityVersionId", roles="c"),
+    _c("experiment_id", "experimentId", roles="hsc"),
+    _c("source", "source", roles="hsfc"),
     _c("metadata", "metadata", "json", roles="sp"),
     _c("tags", "tags", "json", roles="s"),
     _c("attributes", "attributes", "json", roles="sp"),
@@ -186,7 +186,8 @@ class SpanRecord:
         return clone
 
     def light(self) -> SpanRecord:
-        return replace(self, **dict.fromkeys(HEAVY_ATTRS))
+        """A copy without the payloads (input, output, attributes, metadata)."""
+        return self.copy(**dict.fromkeys(HEAVY_ATTRS))
 
     def to_dict(self) -> dict[str, Any]:
         """Mastra's camelCase record (timestamps stay datetimes)."""

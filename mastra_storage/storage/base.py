@@ -174,7 +174,7 @@ class BaseStore(ABC):
         return capability_for(self.provider)
 
     def get_store(self, domain: str) -> ObservabilityStore | None:
-        return self  # type: ignore[return-value]
+        return self
 
     def features(self) -> frozenset[Feature]:
         """What this store answers beyond the span basics (see :class:`Feature`)."""

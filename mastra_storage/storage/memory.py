@@ -14,6 +14,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar
 
+from ..model.entities import entity_type_values
 from ..model.jsonsafe import clean_text, to_jsonable
 from ..model.preview import input_preview
 from ..model.signals import (
@@ -70,6 +71,7 @@ from .trace_query import (
     span_value,
     trace_value,
 )
+from .validation import require_ids
 
 R = TypeVar("R", bound=SignalContext)
 
@@ -90,7 +92,10 @@ def json_partial_match(actual: Any, expected: Mapping[str, Any]) -> bool:
 def root_matches(root: SpanRecord, f: TracesFilter, child_error: bool) -> bool:
     """The trace-list filter semantics, applied to a trace's root span."""
     for attr, value in f.equalities():
-        if getattr(root, attr) != value:
+        if attr == "entity_type":  # "workflow_run" also matches legacy "workflow" rows
+            if root.entity_type not in entity_type_values(value):
+                return False
+        elif getattr(root, attr) != value:
             return False
     if f.started_from is not None and root.started_at < truncate_ms(f.started_from):
         return False
@@ -436,7 +441,7 @@ def suggestion_values(request: SuggestionRequest, roots: list[SpanRecord],
         request.scope]
     for root in roots:
         for item in related(request.scope, root.trace_id):
-            yield getter(path, item)  # type: ignore[operator]
+            yield getter(path, item)
 
 
 class InMemoryStore(BaseStore):
@@ -457,6 +462,7 @@ class InMemoryStore(BaseStore):
 
     # ------------------------------------------------------------------ span writes
     def batch_create_spans(self, records: Sequence[SpanRecord]) -> None:
+        require_ids(records)
         now = utc_now()
         with self._lock:
             for r in records:
@@ -524,7 +530,7 @@ class InMemoryStore(BaseStore):
             item = self._signals["feedback"].get(feedback_id)
             if item is None:
                 return None
-            updated = replace(item, review_status=review_status)
+            updated: FeedbackRecord = replace(item, review_status=review_status)
             self._signals["feedback"][feedback_id] = updated
             return updated
 
@@ -554,7 +560,9 @@ class InMemoryStore(BaseStore):
         return [r.light() if light else r.copy() for r in spans]
 
     def _errored_traces(self, spans: Iterable[SpanRecord]) -> set[str]:
-        return {r.trace_id for r in spans if r.parent_span_id is not None and r.error is not None}
+        """Traces with an errored span, the root included (``has_child_error``, as in
+        every Mastra store)."""
+        return {r.trace_id for r in spans if r.error is not None}
 
     def _list_roots(
         self, filters: TracesFilter, pagination: Pagination, order_by: TracesOrderBy
@@ -707,9 +715,9 @@ class InMemoryStore(BaseStore):
     def discover_metric_label_values(self, metric_name: str, label_key: str,
                                      prefix: str | None = None,
                                      limit: int | None = None) -> list[str]:
-        values = sorted({(r.labels or {}).get(label_key) for r in self._rows("metrics")
-                         if r.name == metric_name and label_key in (r.labels or {})} - {None})
-        values = [v for v in values if prefix is None or v.startswith(prefix)]
+        found = {str((r.labels or {})[label_key]) for r in self._rows("metrics")
+                 if r.name == metric_name and label_key in (r.labels or {})}
+        values = sorted(v for v in found if prefix is None or v.startswith(prefix))
         return values[:limit] if limit else values
 
     # ------------------------------------------------------------------ retention
@@ -732,11 +740,11 @@ class InMemoryStore(BaseStore):
                 if signal == "spans":
                     continue
                 table = self._signals[signal]
-                keys = [k for k, v in table.items()
-                        if v.timestamp < cutoff or v.trace_id in old]
-                for key in keys:
-                    del table[key]
-                counts[signal] = len(keys)
+                doomed_ids = [k for k, v in table.items()
+                              if v.timestamp < cutoff or v.trace_id in old]
+                for row_id in doomed_ids:
+                    del table[row_id]
+                counts[signal] = len(doomed_ids)
         return counts
 
     def stats(self) -> dict[str, dict[str, Any]]:

@@ -471,8 +471,8 @@ def plan_trace_query(body: Any) -> TraceQuery:
     if order is not None:
         if not isinstance(order, list) or len(order) != 1 or not isinstance(order[0], Mapping):
             raise _fail("invalid_request", ["orderBy"], "Invalid input: expected one ordering")
-        order_field = order[0].get("field")
-        direction = order[0].get("direction")
+        order_field = str(order[0].get("field"))
+        direction = str(order[0].get("direction"))
         if order_field not in ("startedAt", "endedAt"):
             raise _fail("invalid_request", ["orderBy", 0, "field"],
                         'Invalid option: expected one of "startedAt"|"endedAt"')

@@ -14,6 +14,14 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Protocol, runtime_checkable
 
+from ..model.jsonsafe import encode
+from ..model.signals import (
+    CONTEXT_ATTRS,
+    FeedbackRecord,
+    LogRecord,
+    MetricRecord,
+    ScoreRecord,
+)
 from ..model.spans import SpanRecord
 
 
@@ -72,6 +80,14 @@ class TracingEvent:
         return f"TracingEvent({self.type.value}, {self.raw.name!r}, {self.raw.span_id})"
 
 
+def _context_fields(context: dict[str, Any]) -> dict[str, Any]:
+    """The correlation context as record fields (unknown keys are not carried over)."""
+    return {k: v for k, v in context.items() if k in _CONTEXT_FIELDS}
+
+
+_CONTEXT_FIELDS = frozenset(CONTEXT_ATTRS) - {"trace_id", "span_id", "metadata", "scope"}
+
+
 @dataclass(slots=True, frozen=True)
 class LogEvent:
     timestamp: datetime
@@ -81,6 +97,11 @@ class LogEvent:
     trace_id: str | None = None
     span_id: str | None = None
     context: dict[str, Any] = field(default_factory=dict)
+
+    def to_record(self) -> LogRecord:
+        return LogRecord(timestamp=self.timestamp, level=self.level, message=self.message,
+                         data=self.data, trace_id=self.trace_id, span_id=self.span_id,
+                         **_context_fields(self.context))
 
 
 @dataclass(slots=True, frozen=True)
@@ -93,6 +114,12 @@ class MetricEvent:
     span_id: str | None = None
     context: dict[str, Any] = field(default_factory=dict)
 
+    def to_record(self) -> MetricRecord:
+        return MetricRecord(timestamp=self.timestamp, name=self.name, value=self.value,
+                            labels={str(k): str(v) for k, v in self.labels.items()},
+                            trace_id=self.trace_id, span_id=self.span_id,
+                            **_context_fields(self.context))
+
 
 @dataclass(slots=True, frozen=True)
 class ScoreEvent:
@@ -104,6 +131,22 @@ class ScoreEvent:
     span_id: str | None = None
     metadata: Any = None
     context: dict[str, Any] = field(default_factory=dict)
+    scorer_name: str | None = None
+    scorer_version: str | None = None
+    score_source: str | None = None
+
+    def to_record(self) -> ScoreRecord:
+        metadata = self.metadata
+        if self.scorer_name is not None:
+            # No column holds the scorer's display name (as in Mastra's table): it
+            # travels in the metadata, where readers find it.
+            metadata = {**(metadata if isinstance(metadata, dict) else {}),
+                        "scorerName": self.scorer_name}
+        return ScoreRecord(timestamp=self.timestamp, scorer_id=self.scorer_id,
+                           score=self.score, reason=self.reason, trace_id=self.trace_id,
+                           span_id=self.span_id, metadata=metadata,
+                           scorer_version=self.scorer_version, score_source=self.score_source,
+                           **_context_fields(self.context))
 
 
 @dataclass(slots=True, frozen=True)
@@ -117,6 +160,26 @@ class FeedbackEvent:
     span_id: str | None = None
     metadata: Any = None
     context: dict[str, Any] = field(default_factory=dict)
+    feedback_user_id: str | None = None
+
+    def to_record(self) -> FeedbackRecord:
+        """A number is kept as ``valueNumber``, anything else as ``valueString`` (text
+        as it is, other values as their JSON)."""
+        value = self.value
+        number: float | None = None
+        text: str | None = None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            number = float(value)
+        elif isinstance(value, str):
+            text = value
+        elif value is not None:
+            text = encode(value)
+        return FeedbackRecord(timestamp=self.timestamp, feedback_type=self.feedback_type,
+                              feedback_source=self.source or "", value_number=number,
+                              value_string=text, comment=self.comment,
+                              trace_id=self.trace_id, span_id=self.span_id,
+                              metadata=self.metadata, feedback_user_id=self.feedback_user_id,
+                              **_context_fields(self.context))
 
 
 SignalEvent = LogEvent | MetricEvent | ScoreEvent | FeedbackEvent

@@ -18,7 +18,7 @@ from ..model.time import utc_now
 from .context import current_span_var
 from .events import TracingEventType
 from .ids import new_span_id
-from .span_types import SpanType
+from .span_types import EntityType, SpanType
 
 if TYPE_CHECKING:
     from .tracer import Tracer
@@ -104,7 +104,7 @@ class Span:
         attributes: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
         tags: list[str] | None = None,
-        entity_type: str | None = None,
+        entity_type: EntityType | str | None = None,
         entity_id: str | None = None,
         entity_name: str | None = None,
         **extra: Any,
@@ -197,14 +197,16 @@ class Span:
         self._tracer.metric(name, value, labels=labels, span=self)
 
     def score(self, scorer_id: str, score: float, reason: str | None = None,
-              metadata: Any = None) -> None:
+              metadata: Any = None, **extra: Any) -> None:
+        """``extra``: ``scorer_name``, ``scorer_version``, ``score_source``."""
         self._tracer.score(self.trace_id, scorer_id, score, reason=reason,
-                           metadata=metadata, span=self)
+                           metadata=metadata, span=self, **extra)
 
     def feedback(self, feedback_type: str, value: Any, source: str | None = None,
-                 comment: str | None = None, metadata: Any = None) -> None:
+                 comment: str | None = None, metadata: Any = None, **extra: Any) -> None:
+        """``extra``: ``feedback_user_id`` (who gave it)."""
         self._tracer.feedback(self.trace_id, feedback_type, value, source=source,
-                              comment=comment, metadata=metadata, span=self)
+                              comment=comment, metadata=metadata, span=self, **extra)
 
     # ------------------------------------------------------------------ context manager
     def __enter__(self) -> Span:
@@ -239,6 +241,9 @@ def _make_child_builder() -> Any:
     given = {"trace_id", "span_id", "name", "span_type", "started_at", "is_event"}
     inherited = {a: a for a in INHERITED_ATTRS}
     inherited.update({
+        # A span that names no entity of its own belongs to its parent's (the tracer
+        # overwrites these three when the span names one or its type implies one).
+        "entity_type": "entity_type", "entity_id": "entity_id", "entity_name": "entity_name",
         "parent_span_id": "span_id", "parent_entity_type": "entity_type",
         "parent_entity_id": "entity_id", "parent_entity_name": "entity_name",
         "parent_entity_version_id": "entity_version_id",
@@ -276,4 +281,4 @@ def child_record(
     return rec
 
 
-__all__ = ["Span", "SpanType", "child_record", "error_info"]
+__all__ = ["EntityType", "Span", "SpanType", "child_record", "error_info"]

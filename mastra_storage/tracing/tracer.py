@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections import Counter
 from collections.abc import Sequence
@@ -23,7 +24,7 @@ from .events import (
 )
 from .ids import new_trace_id
 from .span import Span, child_record
-from .span_types import ENTITY_SPAN_TYPES, SpanType
+from .span_types import ENTITY_TYPE_FOR_SPAN_TYPE, EntityType, SpanType
 
 if TYPE_CHECKING:
     from ..processors.base import SpanOutputProcessor
@@ -64,7 +65,7 @@ class Tracer:
         attributes: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
         tags: list[str] | None = None,
-        entity_type: str | None = None,
+        entity_type: EntityType | str | None = None,
         entity_id: str | None = None,
         entity_name: str | None = None,
         parent: Span | None = None,
@@ -100,11 +101,22 @@ class Tracer:
         rec.attributes = attributes
         rec.metadata = metadata
         rec.tags = tags
-        if entity_type is None and isinstance(type, SpanType) and type in ENTITY_SPAN_TYPES:
-            entity_type = ENTITY_SPAN_TYPES[type]
-            entity_id = entity_id or name
-            entity_name = entity_name or name
-        rec.entity_type, rec.entity_id, rec.entity_name = entity_type, entity_id, entity_name
+        # Entities as Mastra assigns them: an explicit entity type, else the one the span
+        # type implies (agent_run -> agent, workflow_run -> workflow_run, tool_call ->
+        # tool, ...), identified by the span's name unless told otherwise; any other span
+        # keeps its parent's entity (copied by child_record), each field overridable.
+        if entity_type is None:
+            entity_type = ENTITY_TYPE_FOR_SPAN_TYPE.get(span_type)
+        if entity_type is not None:
+            rec.entity_type = (entity_type.value if isinstance(entity_type, EntityType)
+                               else entity_type)
+            rec.entity_id = entity_id if entity_id is not None else name
+            rec.entity_name = entity_name if entity_name is not None else name
+        else:
+            if entity_id is not None:
+                rec.entity_id = entity_id
+            if entity_name is not None:
+                rec.entity_name = entity_name
         for attr, value in extra.items():
             setattr(rec, attr, value)
         if parent_rec is None and rec.entity_type is not None:
@@ -140,24 +152,46 @@ class Tracer:
 
     def metric(self, name: str, value: float, labels: dict[str, str] | None = None,
                span: Span | None = None) -> None:
+        """A metric sample. A value that is not a finite number is not recorded (no store
+        can aggregate it); it is counted in ``failures["metric:invalid-value"]``."""
+        number = self._number(value, "metric")
+        if number is None:
+            return
         ctx = self._context(span)
-        self._dispatch(MetricEvent(utc_now(), name, float(value), dict(labels or {}),
+        self._dispatch(MetricEvent(utc_now(), name, number, dict(labels or {}),
                                    ctx.pop("trace_id", None), ctx.pop("span_id", None), ctx))
 
     def score(self, trace_id: str, scorer_id: str, score: float, reason: str | None = None,
-              metadata: Any = None, span: Span | None = None) -> None:
+              metadata: Any = None, span: Span | None = None, *, scorer_name: str | None = None,
+              scorer_version: str | None = None, score_source: str | None = None) -> None:
+        """A score of a trace (or of ``span``). A score that is not a finite number is not
+        recorded; it is counted in ``failures["score:invalid-value"]``."""
+        number = self._number(score, "score")
+        if number is None:
+            return
         ctx = self._context(span, trace_id)
         ctx.pop("trace_id", None)
-        self._dispatch(ScoreEvent(utc_now(), trace_id, scorer_id, float(score), reason,
-                                  ctx.pop("span_id", None), metadata, ctx))
+        self._dispatch(ScoreEvent(utc_now(), trace_id, scorer_id, number, reason,
+                                  ctx.pop("span_id", None), metadata, ctx, scorer_name,
+                                  scorer_version, score_source))
 
     def feedback(self, trace_id: str, feedback_type: str, value: Any, source: str | None = None,
                  comment: str | None = None, metadata: Any = None,
-                 span: Span | None = None) -> None:
+                 span: Span | None = None, *, feedback_user_id: str | None = None) -> None:
         ctx = self._context(span, trace_id)
         ctx.pop("trace_id", None)
         self._dispatch(FeedbackEvent(utc_now(), trace_id, feedback_type, value, source, comment,
-                                     ctx.pop("span_id", None), metadata, ctx))
+                                     ctx.pop("span_id", None), metadata, ctx, feedback_user_id))
+
+    def _number(self, value: Any, signal: str) -> float | None:
+        try:
+            number = float(value)
+        except (TypeError, ValueError, OverflowError):
+            number = math.nan
+        if isinstance(value, bool) or not math.isfinite(number):
+            self._failed(f"{signal}:invalid-value", exc_info=False)
+            return None
+        return number
 
     # ------------------------------------------------------------------ fan-out
     def _emit(self, type_: TracingEventType, record: SpanRecord) -> None:
@@ -188,13 +222,18 @@ class Tracer:
             except Exception:
                 self._failed(f"exporter:{getattr(exporter, 'name', type(exporter).__name__)}")
 
-    def _failed(self, where: str) -> None:
+    def _failed(self, where: str, exc_info: bool = True) -> None:
         with self._failure_lock:
             self.failures[where] += 1
             first = self.failures[where] == 1
-        if first:
+        if not first:
+            return
+        if exc_info:
             logger.exception("%s raised; the event was contained (further failures are counted "
                              "in tracer.failures)", where)
+        else:
+            logger.warning("%s: not recorded (further ones are counted in tracer.failures)",
+                           where)
 
     def current_span(self) -> Span | None:
         return current_span_var.get()
