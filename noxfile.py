@@ -20,6 +20,10 @@ ROOT = Path(__file__).parent
 COMPOSE = ["docker", "compose", "-f", str(ROOT / "docker-compose.test.yml")]
 INSTALL = ["-e", ".[all,test]"]
 EMBEDDED = "memory,sqlite,libsql"
+# The lint and type checkers, pinned: the same versions as .pre-commit-config.yaml.
+RUFF = "ruff==0.17.6"
+MYPY = "mypy==2.4.1"
+LINTED = ["mastra_storage", "tests", "noxfile.py"]
 
 # Host ports and credentials: the same as in docker-compose.test.yml.
 SERVER_URLS = {
@@ -48,15 +52,16 @@ def _with_servers(session: nox.Session, backends: list[str]) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff over the library, the tests and this file."""
-    session.install("ruff>=0.5")
-    session.run("ruff", "check", "mastra_storage", "tests", "noxfile.py")
+    """ruff over the library, the tests and this file (as .ci/run and pre-commit)."""
+    session.install(RUFF)
+    session.run("ruff", "check", *LINTED)
 
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict over the library (configuration in pyproject.toml)."""
-    session.install(*INSTALL)
+    """mypy over the library (strict), the tests (relaxed) and this file, as configured in
+    pyproject.toml (as .ci/run and pre-commit)."""
+    session.install(*INSTALL, MYPY)
     session.run("mypy")
 
 

@@ -6,11 +6,20 @@ import threading
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from mastra_storage.model.spans import SpanRecord
 from mastra_storage.storage.base import ObservabilityStore
 from mastra_storage.tracing.events import TracingEvent, TracingEventType
+
+T = TypeVar("T")
+
+
+def found(value: T | None) -> T:
+    """``value``, asserted to be there (a read that must find what the test wrote)."""
+    assert value is not None
+    return value
+
 
 CONTRACT_DIR = Path(__file__).resolve().parent / "contract"
 

@@ -110,8 +110,9 @@ def test_create_store_with_a_chdb_url(tmp_path_factory):
         pytest.skip("the session's ClickHouse is a server, not chdb")
     db = provider.info["new_database"]()
     store = create_store(f"chdb://{provider.info['path']}?database={db}")
+    assert isinstance(store, ClickHouseStore)
     try:
-        assert isinstance(store, ClickHouseStore) and store.database == db
+        assert store.database == db
         assert store.list_traces().total == 0
         assert store.query_rows("SELECT count() FROM system.databases WHERE name = {d:String}",
                                 {"d": db}) == [(1,)]

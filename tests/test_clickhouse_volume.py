@@ -33,8 +33,13 @@ def test_100k_spans_are_all_queryable_each_once(tmp_path_factory):
         assert exporter.strategy is TracingStrategy.INSERT_ONLY
         t0 = time.perf_counter()
         tracer = obs.get_default_instance()
+
+        def flush_every_500(n: int) -> None:
+            if n % 500 == 499:
+                obs.flush()
+
         result = run_workload(tracer, TRACES, spans_per_trace=SPANS_PER_TRACE,
-                              on_trace=lambda n: n % 500 == 499 and obs.flush())
+                              on_trace=flush_every_500)
         obs.shutdown()
         elapsed = time.perf_counter() - t0
         assert result.spans == TRACES * SPANS_PER_TRACE == 100_000

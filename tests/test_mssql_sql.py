@@ -41,7 +41,7 @@ HOSTILE = "x'); DROP TABLE mastra_ai_spans; --"
 
 
 def sql_server_2022() -> Any:
-    dialect = mssql_pyodbc.dialect()
+    dialect: Any = mssql_pyodbc.dialect()  # private attributes set below
     dialect.server_version_info = (16,)
     dialect._setup_version_attributes()
     dialect._supports_nvarchar_max = True

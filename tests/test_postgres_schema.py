@@ -290,13 +290,13 @@ def test_server_store_does_not_migrate_unless_asked(pg: Provider, db: str) -> No
         store.init()
     assert "mastra-storage migrate" in str(info.value) and "auto_migrate=True" in str(info.value)
     store.close()
-    store = create_store(db, schema="later", auto_migrate=True)
+    migrating = create_store(db, schema="later", auto_migrate=True)
     try:
         rec = full_span(tid(), sid())
-        store.batch_create_spans([rec])
-        assert store.get_span(rec.trace_id, rec.span_id) is not None
+        migrating.batch_create_spans([rec])
+        assert migrating.get_span(rec.trace_id, rec.span_id) is not None
     finally:
-        store.close()
+        migrating.close()
     # once migrated, a store without auto_migrate opens it
     plain = create_store(db, schema="later")
     try:

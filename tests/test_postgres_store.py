@@ -153,7 +153,7 @@ def test_metadata_object_values_need_equality_not_containment(pgstore: PostgresS
 def test_both_write_paths_store_identical_rows(pg: Provider, method: str) -> None:
     store = pg.make_store()
     try:
-        store.dialect.bulk_method = method  # type: ignore[attr-defined]
+        store.dialect.bulk_method = method
         t = tid()
         recs = [full_span(t, sid()) for _ in range(120)]
         recs[1:] = [r.copy(parent_span_id=recs[0].span_id, started_at=at(i + 1),
@@ -171,7 +171,7 @@ def test_both_write_paths_store_identical_rows(pg: Provider, method: str) -> Non
         assert by_id[recs[7].span_id].output == {"v": 3}
         # a second transaction on the same pooled connection reuses the staging table
         store.batch_create_spans([r.copy(name="third") for r in recs[:60]])
-        assert sum(s.name == "third" for s in store.get_trace(t).spans) == 60  # type: ignore[union-attr]
+        assert sum(s.name == "third" for s in store.get_trace(t).spans) == 60
     finally:
         store.close()
 
@@ -180,7 +180,7 @@ def test_both_write_paths_store_identical_rows(pg: Provider, method: str) -> Non
 def test_a_failed_batch_leaves_nothing_behind(pgstore: PostgresStore) -> None:
     t = tid()
     good = [span(t, sid(), start=i) for i in range(80)]
-    bad = span(t, sid()).copy(name=None)  # type: ignore[arg-type]  # NOT NULL violation
+    bad = span(t, sid()).copy(name=None)  # NOT NULL violation
     with pytest.raises(sa.exc.IntegrityError):
         pgstore.batch_create_spans([*good, bad])
     assert pgstore.get_trace(t) is None  # one transaction: all or nothing

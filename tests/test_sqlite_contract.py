@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -19,7 +20,7 @@ from mastra_storage.storage.sql.sqlite import JsonbUnsupportedError, SQLiteStore
 from mastra_storage.workload import run_workload
 
 from .backends import skip_unless_required
-from .helpers import RecordingExporter, contract_text
+from .helpers import RecordingExporter, contract_text, found
 from .test_exporter_strategies import assert_rows_match
 
 ISO_MS_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -29,7 +30,7 @@ def contract_sql() -> str:
     return contract_text("sqlite.mastra_ai_spans.sql")
 
 
-def catalogue(path: Path) -> tuple[list, list]:
+def catalogue(path: Path) -> tuple[list[Any], list[Any]]:
     mod = sqlite_module()
     conn = mod.connect(str(path))
     cols = [tuple(r[1:]) for r in conn.execute("PRAGMA table_info(mastra_ai_spans)")]
@@ -56,12 +57,12 @@ def test_schema_matches_the_contract(tmp_path):
     assert catalogue(ours) == catalogue(theirs)
 
 
-def _mastra_db(path: Path) -> dict:
+def _mastra_db(path: Path) -> dict[str, Any]:
     """A file as @mastra/libsql leaves it: contract DDL, JSON columns written as JSONB."""
     mod = sqlite_module()
     conn = mod.connect(str(path))
     conn.executescript(contract_sql())
-    row = {c.name: None for c in COLUMNS}
+    row: dict[str, Any] = {c.name: None for c in COLUMNS}
     row.update(traceId="a" * 32, spanId="b" * 16, name="mastra-agent", spanType="agent_run",
                isEvent=0, startedAt="2026-11-20T10:00:00.000Z", endedAt="2026-11-20T10:00:01.500Z",
                createdAt="2026-11-20T10:00:00.000Z", updatedAt="2026-11-20T10:00:01.500Z",
@@ -85,7 +86,7 @@ def test_reads_and_adopts_a_database_written_by_mastra(tmp_path):
     store = SQLiteStore(path)
     store.init()  # adopts: no data loss, version row written
     assert current_revision(store.engine) == "0001"
-    span = store.get_span("a" * 32, "b" * 16)
+    span = found(store.get_span("a" * 32, "b" * 16))
     assert span.input == payload["input"] and span.attributes == payload["attributes"]
     assert span.status == "success"
     page = store.list_traces()

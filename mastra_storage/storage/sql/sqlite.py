@@ -30,7 +30,7 @@ def sqlite_module() -> ModuleType:
     if sqlite3.sqlite_version_info >= JSONB_MIN_VERSION:
         return sqlite3
     try:
-        import sqlean  # type: ignore[import-untyped]
+        import sqlean
     except ImportError:
         return sqlite3
     return sqlean  # type: ignore[no-any-return]
@@ -107,7 +107,7 @@ def _make_engine(path: str, driver: str, busy_timeout_ms: int) -> sa.Engine:
         kwargs.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
     if driver == "libsql":
         try:
-            import libsql  # type: ignore[import-not-found]
+            import libsql
         except ImportError:
             raise MissingDriverError("libSQL", "libsql", "libsql") from None
         target = path or ":memory:"
