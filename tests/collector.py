@@ -1,10 +1,11 @@
-"""A real HTTP collector on a loopback port, for the CloudExporter tests.
+"""A real HTTP collector on a loopback port, for the CloudExporter tests (a pytest plugin:
+tests/conftest.py loads it, so tests just ask for the ``collector`` fixture).
 
-It records every request (path, headers, decoded JSON body, arrival time) and answers
-from a script: queued :class:`Reply` objects are used first, in order, then the default
-reply (200 ``{"ok": true}``). A reply can carry a status, headers (``Retry-After``), a
-body, a delay (a slow collector) and a gate (a ``threading.Event`` the handler waits on
-before answering, so a test can hold a request in flight without sleeping).
+It records every request (path, headers, decoded JSON body) and answers from a script:
+queued :class:`Reply` objects are used first, in order, then the default reply (200
+``{"ok": true}``). A reply can carry a status, headers (``Retry-After``), a body and a
+gate (a ``threading.Event`` the handler waits on before answering, so a test can hold a
+request in flight, a slow or hung collector, without sleeping).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import gzip
 import json
 import threading
-import time
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,7 +28,6 @@ class Reply:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b'{"ok":true}'
-    delay: float = 0.0  # seconds the server takes before answering (a slow collector)
     gate: threading.Event | None = None  # answer only once this is set
     path_prefix: str | None = None  # only for requests whose path starts with this
 
@@ -40,7 +39,6 @@ class Request:
     headers: dict[str, str]  # lower-case names
     raw: bytes  # as received (possibly gzip)
     body: bytes  # decoded (gunzipped)
-    received_at: float  # time.monotonic()
 
     @property
     def json(self) -> Any:
@@ -80,7 +78,7 @@ class Collector:
                 req = Request(
                     method="POST", path=self.path,
                     headers={k.lower(): v for k, v in self.headers.items()},
-                    raw=raw, body=body, received_at=time.monotonic(),
+                    raw=raw, body=body,
                 )
                 reply = collector._next_reply(req.path)
                 with collector._cond:
@@ -89,8 +87,6 @@ class Collector:
                 if reply.gate is not None:
                     collector.entered.set()
                     reply.gate.wait(30)
-                if reply.delay:
-                    time.sleep(reply.delay)  # the server being slow is the behaviour under test
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
@@ -168,7 +164,7 @@ CLOUD_ENV_VARS = (
 )
 
 
-@pytest.fixture(autouse=False)
+@pytest.fixture
 def clean_cloud_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     """No collector setting leaks in from the developer's environment."""
     for name in CLOUD_ENV_VARS:

@@ -11,6 +11,11 @@ import pytest
 
 from tests.backends import Provider, Unavailable, required, selected, start
 
+# Fixtures of their own modules, available to every test without an import:
+# ``collector`` / ``clean_cloud_env`` (a loopback HTTP collector) and ``observe`` /
+# ``clock`` (pipelines shut down at teardown, a fake monotonic clock).
+pytest_plugins = ["tests.collector", "tests.pipelines"]
+
 _providers: dict[str, Provider | str] = {}
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
 from mastra_storage import (
@@ -12,29 +15,34 @@ from mastra_storage import (
 )
 from mastra_storage.storage import CompositeStore
 from mastra_storage.storage.capabilities import TracingStrategy
+from mastra_storage.storage.clickhouse import ClickHouseStore
 from mastra_storage.storage.sql.sqlite import SQLiteStore
 from mastra_storage.workload import run_workload
 from tests.backends.clickhouse import session_provider
+from tests.helpers import found
+from tests.pipelines import Pipelines
 
 
 @pytest.fixture
-def routed(tmp_path, tmp_path_factory):
+def routed(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[tuple[CompositeStore, SQLiteStore, ClickHouseStore]]:
     provider = session_provider(tmp_path_factory)
     default = SQLiteStore(tmp_path / "app.db")
-    clickhouse = provider.info["build"]()
+    clickhouse: ClickHouseStore = provider.info["build"]()
     composite = CompositeStore(default=default, domains={"observability": clickhouse})
     composite.init()
     yield composite, default, clickhouse
     composite.close()
 
 
-def test_auto_resolves_through_the_routed_store_and_writes_only_clickhouse(routed):
+def test_auto_resolves_through_the_routed_store_and_writes_only_clickhouse(
+        routed: tuple[CompositeStore, SQLiteStore, ClickHouseStore],
+        observe: Pipelines) -> None:
     composite, default, clickhouse = routed
     assert composite.get_store("observability") is clickhouse
     assert composite.provider == "clickhouse"
     exporter = DefaultExporter(max_batch_wait_ms=20)
-    obs = Observability(storage=composite, configs={"default": ObservabilityConfig(
-        service_name="checkout", exporters=[exporter])})
+    obs = observe(exporter, storage=composite, service_name="checkout")
     assert exporter.strategy is TracingStrategy.INSERT_ONLY
     assert exporter.store is clickhouse
     result = run_workload(obs.get_default_instance(), 25, spans_per_trace=6, payload_bytes=32)
@@ -47,7 +55,7 @@ def test_auto_resolves_through_the_routed_store_and_writes_only_clickhouse(route
     assert default.list_traces().total == 0  # nothing went to the default store
     page = composite.list_traces(per_page=5)  # queries go to ClickHouse too
     assert page.total == 25 and len(page.spans) == 5
-    assert composite.get_trace(page.spans[0].trace_id).spans[0].span_id == \
+    assert found(composite.get_trace(page.spans[0].trace_id)).spans[0].span_id == \
         page.spans[0].span_id
 
 

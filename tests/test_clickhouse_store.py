@@ -275,10 +275,9 @@ def test_unsupported_strategies_are_refused_at_bind(ch, strategy):
                                                            ("insert-only",))
 
 
-def test_auto_resolves_to_insert_only_and_writes_whole_spans(ch):
+def test_auto_resolves_to_insert_only_and_writes_whole_spans(ch, observe):
     exporter = DefaultExporter(max_batch_wait_ms=20)
-    obs = Observability(storage=ch, configs={"default": ObservabilityConfig(
-        service_name="svc", exporters=[exporter])})
+    obs = observe(exporter, storage=ch)
     assert exporter.strategy is TracingStrategy.INSERT_ONLY
     tracer = obs.get_default_instance()
     with tracer.start_span("agent", type=SpanType.AGENT_RUN, input={"q": "hi"}) as root:

@@ -6,14 +6,17 @@ to end: the exporter must POST each signal to exactly that path of a real server
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from mastra_storage import CloudExporter
+from mastra_storage.exporters.cloud import CloudExporter
 from mastra_storage.exporters.cloud_endpoints import InvalidEndpointError
 from mastra_storage.model.time import utc_now
 from mastra_storage.tracing.events import LogEvent, MetricEvent
 
-from .collector import Collector, clean_cloud_env, collector, running_collector  # noqa: F401
+from .collector import Collector, running_collector
+from .pipelines import Pipelines
 from .test_cloud_exporter import all_signals
 
 pytestmark = pytest.mark.usefixtures("clean_cloud_env")
@@ -92,14 +95,13 @@ TABLE = [
 
 
 @pytest.mark.parametrize(("kwargs", "env", "expected"), TABLE)
-def test_endpoint_derivation(clean_cloud_env, kwargs, env, expected):  # noqa: F811
+def test_endpoint_derivation(clean_cloud_env: pytest.MonkeyPatch, observe: Pipelines,
+                             kwargs: dict[str, Any], env: dict[str, str],
+                             expected: dict[str, str]) -> None:
     for name, value in env.items():
         clean_cloud_env.setenv(name, value)
-    ex = CloudExporter(access_token="t", **kwargs)
-    try:
-        assert urls(ex) == expected
-    finally:
-        ex.shutdown()
+    ex = observe.track(CloudExporter(access_token="t", **kwargs))
+    assert urls(ex) == expected
 
 
 BAD = [
@@ -134,7 +136,7 @@ def test_invalid_endpoints_raise_clear_errors(kwargs, needle):
     assert isinstance(info.value, ValueError)
 
 
-def test_invalid_env_traces_endpoint_names_the_variable(clean_cloud_env):  # noqa: F811
+def test_invalid_env_traces_endpoint_names_the_variable(clean_cloud_env):
     clean_cloud_env.setenv("MASTRA_CLOUD_TRACES_ENDPOINT", ORIGIN + "/somewhere")
     with pytest.raises(InvalidEndpointError, match="MASTRA_CLOUD_TRACES_ENDPOINT"):
         CloudExporter(access_token="t")
@@ -146,24 +148,24 @@ def test_invalid_project_id_raises(bad):
         CloudExporter(access_token="t", project_id=bad)
 
 
-def test_invalid_env_project_id_raises_naming_the_variable(clean_cloud_env):  # noqa: F811
+def test_invalid_env_project_id_raises_naming_the_variable(clean_cloud_env):
     clean_cloud_env.setenv("MASTRA_PROJECT_ID", "has spaces")
     with pytest.raises(InvalidEndpointError, match="MASTRA_PROJECT_ID"):
         CloudExporter(access_token="t")
 
 
-def test_token_from_env_and_config_precedence(clean_cloud_env, collector):  # noqa: F811
+def test_token_from_env_and_config_precedence(clean_cloud_env: pytest.MonkeyPatch,
+                                              collector: Collector,
+                                              observe: Pipelines) -> None:
     clean_cloud_env.setenv("MASTRA_CLOUD_ACCESS_TOKEN", "env-token")
-    ex = CloudExporter(endpoint=collector.url, max_batch_wait_ms=60_000)
+    ex = observe.track(CloudExporter(endpoint=collector.url, max_batch_wait_ms=60_000))
     ex.export(LogEvent(utc_now(), "info", "from env"))
     assert ex.flush(10)
-    ex2 = CloudExporter(access_token="config-token", endpoint=collector.url)
+    ex2 = observe.track(CloudExporter(access_token="config-token", endpoint=collector.url))
     ex2.export(LogEvent(utc_now(), "info", "from config"))
     assert ex2.flush(10)
     auth = [r.headers["authorization"] for r in collector.wait_for(2)]
     assert auth == ["Bearer env-token", "Bearer config-token"]
-    ex.shutdown()
-    ex2.shutdown()
 
 
 # ------------------------------------------------------------------ end to end on a server
@@ -175,25 +177,31 @@ def _send_everything(ex: CloudExporter) -> None:
     ex.shutdown()
 
 
-def test_base_origin_with_project_posts_to_project_routes(collector):  # noqa: F811
-    ex = CloudExporter(access_token="t", endpoint=collector.url, project_id="proj-7")
+def test_base_origin_with_project_posts_to_project_routes(collector: Collector,
+                                                          observe: Pipelines) -> None:
+    ex = observe.track(CloudExporter(access_token="t", endpoint=collector.url,
+                                     project_id="proj-7"))
     _send_everything(ex)
     paths = sorted(r.path for r in collector.requests)
     assert paths == sorted(f"/projects/proj-7{p}" for p in PATHS.values())
 
 
-def test_full_traces_url_posts_siblings_on_the_same_prefix(collector):  # noqa: F811
-    ex = CloudExporter(access_token="t", traces_endpoint=collector.url + "/region/eu/spans/publish")
+def test_full_traces_url_posts_siblings_on_the_same_prefix(collector: Collector,
+                                                           observe: Pipelines) -> None:
+    ex = observe.track(CloudExporter(
+        access_token="t", traces_endpoint=collector.url + "/region/eu/spans/publish"))
     _send_everything(ex)
     paths = sorted(r.path for r in collector.requests)
     assert paths == sorted(f"/region/eu/{s}/publish" for s in
                            ("spans", "logs", "metrics", "scores", "feedback"))
 
 
-def test_per_signal_override_goes_to_another_server(collector):  # noqa: F811
+def test_per_signal_override_goes_to_another_server(collector: Collector,
+                                                    observe: Pipelines) -> None:
     with running_collector() as metrics_server:
-        ex = CloudExporter(access_token="t", endpoint=collector.url,
-                           metrics_endpoint=metrics_server.url + "/m/metrics/publish")
+        ex = observe.track(CloudExporter(
+            access_token="t", endpoint=collector.url,
+            metrics_endpoint=metrics_server.url + "/m/metrics/publish"))
         ex.export(MetricEvent(utc_now(), "tokens", 3.0))
         ex.export(LogEvent(utc_now(), "info", "hi"))
         assert ex.flush(10)

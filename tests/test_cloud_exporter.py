@@ -1,17 +1,24 @@
-"""CloudExporter against a real HTTP collector: requests, bodies, batching, lifecycle."""
+"""CloudExporter against a real HTTP collector: requests, bodies, batching, lifecycle.
+
+Every exporter is built through ``make`` (registered with the ``observe`` fixture), so it
+is shut down at teardown even when a test fails; time-based batching runs on a fake clock.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 import re
-import time
+import threading
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
-from mastra_storage import CloudExporter, Observability, ObservabilityConfig, SpanType
+from mastra_storage import SpanType
+from mastra_storage.exporters.cloud import CloudExporter  # typed (the package's is lazy)
 from mastra_storage.model.jsonsafe import to_jsonable
-from mastra_storage.model.spans import COLUMNS
+from mastra_storage.model.spans import COLUMNS, SpanRecord
 from mastra_storage.model.time import utc_now
 from mastra_storage.tracing.events import (
     FeedbackEvent,
@@ -22,8 +29,9 @@ from mastra_storage.tracing.events import (
     TracingEventType,
 )
 
-from .collector import Collector, Reply, clean_cloud_env, collector  # noqa: F401
+from .collector import Collector, Reply
 from .factories import full_span, span, tid
+from .pipelines import FakeClock, Pipelines
 
 pytestmark = pytest.mark.usefixtures("clean_cloud_env")
 
@@ -33,11 +41,11 @@ CTX = {"service_name": "svc", "user_id": "u-1", "session_id": "s-1", "environmen
 CTX_CAMEL = {"serviceName": "svc", "userId": "u-1", "sessionId": "s-1", "environment": "prod"}
 
 
-def ended(record):
+def ended(record: SpanRecord) -> TracingEvent:
     return TracingEvent(TracingEventType.SPAN_ENDED, record)
 
 
-def all_signals(trace_id: str = "a" * 32):
+def all_signals(trace_id: str = "a" * 32) -> list[Any]:
     """One event of each of the five signals."""
     now = utc_now()
     return [
@@ -52,31 +60,39 @@ def all_signals(trace_id: str = "a" * 32):
     ]
 
 
-def make(collector, **kw):  # noqa: F811
-    kw.setdefault("access_token", TOKEN)
-    kw.setdefault("endpoint", collector.url)
-    kw.setdefault("max_batch_wait_ms", 60_000)  # only size, flush and shutdown send
-    return CloudExporter(**kw)
+Make = Callable[..., CloudExporter]
+
+
+@pytest.fixture
+def make(collector: Collector, observe: Pipelines) -> Make:
+    """``make(**settings)``: a CloudExporter sending to the test's collector."""
+
+    def build(**kw: Any) -> CloudExporter:
+        kw.setdefault("access_token", TOKEN)
+        kw.setdefault("endpoint", collector.url)
+        kw.setdefault("max_batch_wait_ms", 60_000)  # only size, flush and shutdown send
+        return observe.track(CloudExporter(**kw))
+
+    return build
 
 
 # ------------------------------------------------------------------ import / protocol
 
-def test_public_import_paths():
+def test_public_import_paths(observe: Pipelines) -> None:
     import mastra_storage
     from mastra_storage.exporters import CloudExporter as FromExporters
     from mastra_storage.exporters.base import Exporter
 
     assert mastra_storage.CloudExporter is CloudExporter is FromExporters
-    ex = CloudExporter(access_token="t")
+    ex = observe.track(CloudExporter(access_token="t"))
     assert isinstance(ex, Exporter)
     ex.bind(None)  # no storage needed
-    ex.shutdown()
 
 
 # ------------------------------------------------------------------ shapes
 
-def test_headers_and_bodies_of_all_five_signals(collector):  # noqa: F811
-    ex = make(collector, gzip=False)
+def test_headers_and_bodies_of_all_five_signals(collector: Collector, make: Make) -> None:
+    ex = make(gzip=False)
     for event in all_signals():
         ex.export(event)
     assert ex.flush(10)
@@ -119,11 +135,11 @@ def test_headers_and_bodies_of_all_five_signals(collector):  # noqa: F811
         "feedbackType": "thumbs", "value": "up", "feedbackSource": "user",
         "comment": "looks good", "metadata": {"locale": "en"}}
     assert "feedbackId" in fb
-    ex.shutdown()
 
 
-def test_span_body_is_mastras_full_record_with_iso_timestamps(collector):  # noqa: F811
-    ex = make(collector)
+def test_span_body_is_mastras_full_record_with_iso_timestamps(collector: Collector,
+                                                              make: Make) -> None:
+    ex = make()
     rec = full_span(tid(), "c" * 16)
     rec.error = {"message": "boom", "name": "ValueError", "stack": "..."}
     ex.export(ended(rec))
@@ -143,28 +159,27 @@ def test_span_body_is_mastras_full_record_with_iso_timestamps(collector):  # noq
     assert got["startedAt"] == "2026-11-01T12:00:00.123Z"
     assert got["input"]["messages"][0]["content"] == "héllo 😀"
     assert got["error"]["message"] == "boom"
-    ex.shutdown()
 
 
-def test_only_span_ended_is_sent_and_model_chunks_are_skipped(collector):  # noqa: F811
-    ex = make(collector)
+def test_only_span_ended_is_sent_and_model_chunks_are_skipped(collector: Collector,
+                                                              make: Make) -> None:
+    ex = make()
     t = tid()
     normal = span(t, "d" * 16, name="llm", span_type="model_generation")
     chunk = span(t, "e" * 16, name="chunk", span_type=SpanType.MODEL_CHUNK.value)
     ex.export(TracingEvent(TracingEventType.SPAN_STARTED, normal))
     ex.export(TracingEvent(TracingEventType.SPAN_UPDATED, normal))
     ex.export(ended(chunk))
-    ex.export("not an event")  # type: ignore[arg-type] - ignored, never raises
+    ex.export("not an event")  # type: ignore[arg-type]  # ignored, never raises
     assert ex.buffered == 0
     ex.export(ended(normal))
     assert ex.flush(10)
     (req,) = collector.wait_for(1)
     assert [s["spanId"] for s in req.records] == ["d" * 16]
-    ex.shutdown()
 
 
-def test_large_bodies_are_gzipped_small_ones_are_not(collector):  # noqa: F811
-    ex = make(collector)
+def test_large_bodies_are_gzipped_small_ones_are_not(collector: Collector, make: Make) -> None:
+    ex = make()
     ex.export(LogEvent(utc_now(), "info", "small"))
     assert ex.flush(10)
     ex.export(LogEvent(utc_now(), "info", "big", {"text": "lorem ipsum " * 500}))
@@ -175,22 +190,20 @@ def test_large_bodies_are_gzipped_small_ones_are_not(collector):  # noqa: F811
     assert big.raw[:2] == b"\x1f\x8b" and len(big.raw) < len(big.body)
     assert big.records[0]["data"]["text"].startswith("lorem ipsum")
     assert ex.stats.gzipped == 1
-    ex.shutdown()
 
 
-def test_gzip_can_be_turned_off(collector):  # noqa: F811
-    ex = make(collector, gzip=False)
+def test_gzip_can_be_turned_off(collector: Collector, make: Make) -> None:
+    ex = make(gzip=False)
     ex.export(LogEvent(utc_now(), "info", "big", {"text": "x" * 5000}))
     assert ex.flush(10)
     (req,) = collector.wait_for(1)
     assert "content-encoding" not in req.headers
-    ex.shutdown()
 
 
 # ------------------------------------------------------------------ batching
 
-def test_batches_by_size(collector):  # noqa: F811
-    ex = make(collector, max_batch_size=10)
+def test_batches_by_size(collector: Collector, make: Make) -> None:
+    ex = make(max_batch_size=10)
     for i in range(25):
         ex.export(LogEvent(utc_now(), "info", f"m{i}"))
     first, second = collector.wait_for(2)
@@ -201,23 +214,27 @@ def test_batches_by_size(collector):  # noqa: F811
     assert ex.flush(10)
     third = collector.wait_for(3)[2]
     assert [r["message"] for r in third.records] == [f"m{i}" for i in range(20, 25)]
-    ex.shutdown()
 
 
-def test_batches_by_time_after_the_first_event(collector):  # noqa: F811
-    ex = make(collector, max_batch_wait_ms=300)
-    t0 = time.monotonic()
-    for i in range(3):
+def test_batches_by_time_after_the_first_event(collector: Collector, make: Make,
+                                               clock: FakeClock) -> None:
+    """The batch goes out ``max_batch_wait_ms`` after its FIRST event, not its last."""
+    ex = make(max_batch_wait_ms=250, clock=clock)  # 0.25 s: exact in binary, like the steps
+    start = clock.now
+    for i in range(3):  # at +0, +0.0625 and +0.125 s
         ex.export(MetricEvent(utc_now(), "m", float(i)))
-    (req,) = collector.wait_for(1, timeout=10)
-    waited = req.received_at - t0
-    assert 0.29 <= waited < 3.0, waited
+        clock.advance(0.0625)
+    clock.set(start + 0.25 - 2 ** -10)  # just before the deadline
+    clock.wait_for_worker()
+    assert collector.requests == [] and ex.buffered == 3
+    clock.set(start + 0.25)  # the deadline: 0.25 s after the first event
+    (req,) = collector.wait_for(1)
     assert [r["value"] for r in req.records] == [0.0, 1.0, 2.0]
-    ex.shutdown()
+    assert ex.buffered == 0
 
 
-def test_each_signal_has_its_own_buffer_and_batch(collector):  # noqa: F811
-    ex = make(collector, max_batch_size=3)
+def test_each_signal_has_its_own_buffer_and_batch(collector: Collector, make: Make) -> None:
+    ex = make(max_batch_size=3)
     for i in range(3):
         ex.export(LogEvent(utc_now(), "info", f"l{i}"))
     ex.export(ScoreEvent(utc_now(), "t" * 32, "s", 1.0))
@@ -226,31 +243,25 @@ def test_each_signal_has_its_own_buffer_and_batch(collector):  # noqa: F811
     assert ex.buffered == 1
     assert ex.flush(10)
     assert collector.wait_for(2)[1].signal_key == "scores"
-    ex.shutdown()
 
 
-def test_flush_reports_a_timeout_and_completes_later(collector):  # noqa: F811
-    import threading
-
+def test_flush_reports_a_timeout_and_completes_later(collector: Collector, make: Make) -> None:
     gate = threading.Event()
     collector.queue(Reply(gate=gate))
-    ex = make(collector)
+    ex = make()
     ex.export(LogEvent(utc_now(), "info", "held"))
     assert ex.flush(timeout=0.2) is False  # the request is held by the collector
     assert collector.entered.is_set()
     gate.set()
     assert ex.flush(10) is True
     assert ex.stats.sent["logs"] == 1
-    ex.shutdown()
 
 
-def test_bounded_buffer_drops_and_counts_buffer_full(collector):  # noqa: F811
-    import threading
-
+def test_bounded_buffer_drops_and_counts_buffer_full(collector: Collector, make: Make) -> None:
     gate = threading.Event()
     collector.queue(Reply(gate=gate))
     drops: list[tuple[str, int]] = []
-    ex = make(collector, max_batch_size=1, max_buffer_size=5,
+    ex = make(max_batch_size=1, max_buffer_size=5,
               on_drop=lambda reason, n: drops.append((reason, n)))
     ex.export(LogEvent(utc_now(), "info", "first"))
     assert collector.entered.wait(10)  # the worker is inside the first request
@@ -263,14 +274,14 @@ def test_bounded_buffer_drops_and_counts_buffer_full(collector):  # noqa: F811
     assert ex.flush(10)
     assert [r["message"] for r in collector.records("logs")] == ["first"] + [
         f"next{i}" for i in range(5)]
-    ex.shutdown()
 
 
 # ------------------------------------------------------------------ no token
 
-def test_without_a_token_it_warns_once_and_does_nothing(collector, caplog):  # noqa: F811
+def test_without_a_token_it_warns_once_and_does_nothing(collector: Collector, observe: Pipelines,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    ex = CloudExporter(endpoint=collector.url, max_batch_wait_ms=0)
+    ex = observe.track(CloudExporter(endpoint=collector.url, max_batch_wait_ms=0))
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1
     text = warnings[0].getMessage()
@@ -288,17 +299,17 @@ def test_without_a_token_it_warns_once_and_does_nothing(collector, caplog):  # n
     assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) == 1
 
 
-def test_empty_token_env_counts_as_missing(clean_cloud_env, collector):  # noqa: F811
+def test_empty_token_env_counts_as_missing(clean_cloud_env: pytest.MonkeyPatch,
+                                           collector: Collector, observe: Pipelines) -> None:
     clean_cloud_env.setenv("MASTRA_CLOUD_ACCESS_TOKEN", "")
-    ex = CloudExporter(endpoint=collector.url)
+    ex = observe.track(CloudExporter(endpoint=collector.url))
     assert ex.enabled is False
-    ex.shutdown()
 
 
 # ------------------------------------------------------------------ shutdown
 
-def test_shutdown_sends_everything_buffered(collector):  # noqa: F811
-    ex = make(collector)
+def test_shutdown_sends_everything_buffered(collector: Collector, make: Make) -> None:
+    ex = make()
     for event in all_signals():
         ex.export(event)
     for i in range(7):
@@ -315,10 +326,9 @@ def test_shutdown_sends_everything_buffered(collector):  # noqa: F811
     assert len(collector.requests) == 5
 
 
-def test_observability_shutdown_flushes_the_cloud_exporter(collector):  # noqa: F811
-    ex = make(collector)
-    obs = Observability(configs={"default": ObservabilityConfig(
-        service_name="svc", exporters=[ex])})
+def test_observability_shutdown_flushes_the_cloud_exporter(collector: Collector, make: Make,
+                                                           observe: Pipelines) -> None:
+    obs = observe(make())
     tracer = obs.get_default_instance()
     with tracer.start_span("agent", type=SpanType.AGENT_RUN) as root:
         root.child("tool", type=SpanType.TOOL_CALL).end()
@@ -330,44 +340,42 @@ def test_observability_shutdown_flushes_the_cloud_exporter(collector):  # noqa: 
 
 # ------------------------------------------------------------------ never blocks the caller
 
-def test_slow_collector_does_not_slow_the_caller(collector):  # noqa: F811
-    """1,000 emits while every request takes 200 ms: the caller never waits on the network.
+def test_a_held_request_does_not_hold_the_caller(collector: Collector, make: Make,
+                                                 observe: Pipelines) -> None:
+    """The caller never waits on the network: while the collector holds the first request
+    (as long as the test likes), 1,000 exports and 1,000 traced spans all return."""
+    gate = threading.Event()
+    collector.queue(Reply(gate=gate))
+    ex = make(max_batch_size=100, max_batch_wait_ms=50)
+    tracer = observe(ex).get_default_instance()
+    ex.export(ended(span(tid(), name="warm-up")))
+    assert collector.entered.wait(10)  # the worker is inside the first request
 
-    Sending them takes >= 2 s (ten 200 ms requests, one at a time); emitting must take a
-    small fraction of one request.
-    """
-    collector.default = Reply(delay=0.2)
-    ex = make(collector, max_batch_size=100, max_batch_wait_ms=50)
-    obs = Observability(configs={"default": ObservabilityConfig(
-        service_name="svc", exporters=[ex])})
-    tracer = obs.get_default_instance()
-    events = [ended(span(tid(), name=f"s{i}")) for i in range(1000)]
-    ex.export(ended(span(tid(), name="warm-up")))  # the worker exists and is sending
-    start = time.perf_counter()
-    for event in events:
-        ex.export(event)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 0.1, f"1,000 exports took {elapsed * 1000:.1f} ms"
-    # Through the tracing API (span start + end per emit) the time is the tracer's own
-    # work plus the worker's formatting competing for the GIL; a blocking upload would
-    # add at least 10 x 200 ms.
-    start = time.perf_counter()
-    for i in range(1000):
-        tracer.start_span(f"t{i}", new_trace=True).end()
-    elapsed_api = time.perf_counter() - start
-    assert elapsed_api < 1.0, f"1,000 traced spans took {elapsed_api * 1000:.1f} ms"
+    def emit() -> None:
+        for i in range(1000):
+            ex.export(ended(span(tid(), name=f"s{i}")))
+        for i in range(1000):  # through the tracing API: span start + end per emit
+            tracer.start_span(f"t{i}", new_trace=True).end()
+
+    caller = threading.Thread(target=emit)
+    caller.start()
+    caller.join(60)
+    assert not caller.is_alive(), "the caller was held by the collector"
+    # everything it emitted waits in the buffer: nothing else reached the collector
+    assert not gate.is_set() and len(collector.requests) == 1
+    assert ex.buffered == 2000 and ex.stats.sent["traces"] == 0
+    gate.set()
     assert ex.flush(60)
     assert len(collector.records("spans")) == 2001
     assert all(len(r.records) <= 100 for r in collector.requests)
     assert ex.drops.total == 0
-    obs.shutdown()
 
 
 # ------------------------------------------------------------------ fork
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-def test_forked_child_sends_its_own_events_only(collector):  # noqa: F811
-    ex = make(collector)
+def test_forked_child_sends_its_own_events_only(collector: Collector, make: Make) -> None:
+    ex = make()
     ex.export(LogEvent(utc_now(), "info", "parent-before-fork"))  # buffered in the parent
     pid = os.fork()
     if pid == 0:  # child
@@ -389,7 +397,8 @@ def test_forked_child_sends_its_own_events_only(collector):  # noqa: F811
 
 # ------------------------------------------------------------------ interpreter exit
 
-def test_events_are_sent_at_interpreter_exit_without_an_explicit_shutdown(collector):  # noqa: F811
+def test_events_are_sent_at_interpreter_exit_without_an_explicit_shutdown(
+        collector: Collector) -> None:
     import subprocess
     import sys
 
@@ -415,27 +424,28 @@ def test_events_are_sent_at_interpreter_exit_without_an_explicit_shutdown(collec
 
 # ------------------------------------------------------------------ span output processors
 
-def test_processors_redact_before_sending_and_run_off_the_callers_thread(collector):  # noqa: F811
-    import threading
-
+def test_processors_redact_before_sending_and_run_off_the_callers_thread(
+        collector: Collector, make: Make, observe: Pipelines) -> None:
     from mastra_storage import SensitiveDataFilter
 
     threads: set[str] = set()
 
     class Spy(SensitiveDataFilter):
-        def process(self, span):
+        def process(self, span: SpanRecord) -> SpanRecord:
             threads.add(threading.current_thread().name)
             return super().process(span)
 
     class DropNamed:
         name = "drop-named"
 
-        def process(self, span):
+        def process(self, span: SpanRecord) -> SpanRecord | None:
             return None if span.name == "secret-step" else span
 
-    ex = make(collector)
-    obs = Observability(configs={"default": ObservabilityConfig(
-        service_name="svc", exporters=[ex], span_output_processors=[Spy(), DropNamed()])})
+        def shutdown(self) -> None:
+            pass
+
+    ex = make()
+    obs = observe(ex, span_output_processors=[Spy(), DropNamed()])
     tracer = obs.get_default_instance()
     with tracer.start_span("agent", input={"apiKey": "sk-123", "q": "hi"}) as root:
         root.child("secret-step").end()

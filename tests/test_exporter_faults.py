@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -17,11 +19,13 @@ from mastra_storage import (
     Observability,
     ObservabilityConfig,
     SpanType,
+    Tracer,
 )
 from mastra_storage.storage import CompositeStore, InMemoryStore
 from mastra_storage.storage.sql.sqlite import SQLiteStore
 
 from .helpers import FaultyStore
+from .pipelines import Pipelines
 
 
 @pytest.fixture
@@ -32,15 +36,25 @@ def real(tmp_path):
     store.close()
 
 
-def setup(store, **kw):
-    delays: list[float] = []
-    drops: list[tuple[str, int]] = []
-    kw.setdefault("max_batch_wait_ms", 60_000)  # only explicit flushes write
-    exporter = DefaultExporter(on_drop=lambda reason, n: drops.append((reason, n)), **kw)
-    exporter.sleep = delays.append
-    obs = Observability(storage=store, configs={"default": ObservabilityConfig(
-        service_name="faults", exporters=[exporter])})
-    return obs, obs.get_default_instance(), exporter, delays, drops
+Pipeline = tuple[Observability, Tracer, DefaultExporter, list[float], list[tuple[str, int]]]
+
+
+@pytest.fixture
+def pipeline(observe: Pipelines) -> Callable[..., Pipeline]:
+    """``pipeline(store, **settings)``: (obs, tracer, exporter, delays, drops) for a
+    DefaultExporter on ``store``; its retry waits are recorded in ``delays``, not slept,
+    and ``observe`` shuts it down at teardown."""
+
+    def build(store: Any, **kw: Any) -> Pipeline:
+        delays: list[float] = []
+        drops: list[tuple[str, int]] = []
+        kw.setdefault("max_batch_wait_ms", 60_000)  # only explicit flushes write
+        exporter = DefaultExporter(on_drop=lambda reason, n: drops.append((reason, n)), **kw)
+        exporter.sleep = delays.append
+        obs = observe(exporter, storage=store, service_name="faults")
+        return obs, obs.get_default_instance(), exporter, delays, drops
+
+    return build
 
 
 def emit_events(tracer, n, name="e"):
@@ -59,7 +73,7 @@ def signal_writes(faulty):
         original(records)
         written.set()
 
-    faulty.inner.batch_create_spans = spy  # type: ignore[method-assign]
+    faulty.inner.batch_create_spans = spy
     return written
 
 
@@ -68,9 +82,9 @@ def count_rows(store):
         return conn.exec_driver_sql("select count(*) from mastra_ai_spans").scalar_one()
 
 
-def test_store_that_fails_three_times_then_recovers_loses_nothing(real):
+def test_store_that_fails_three_times_then_recovers_loses_nothing(real, pipeline):
     faulty = FaultyStore(real)
-    obs, tracer, exporter, delays, drops = setup(faulty)
+    obs, tracer, exporter, delays, drops = pipeline(faulty)
     faulty.fail_next(3)
     root, _ = emit_events(tracer, 20)
     root.end()
@@ -82,9 +96,9 @@ def test_store_that_fails_three_times_then_recovers_loses_nothing(real):
     obs.shutdown()
 
 
-def test_store_that_never_recovers_drops_exactly_its_events(real, caplog):
+def test_store_that_never_recovers_drops_exactly_its_events(real, caplog, pipeline):
     faulty = FaultyStore(real)
-    obs, tracer, exporter, delays, drops = setup(faulty, max_batch_size=1000)
+    obs, tracer, exporter, delays, drops = pipeline(faulty, max_batch_size=1000)
     faulty.fail_forever()
     caplog.set_level(logging.WARNING, logger="mastra_storage.exporters")
     root, _ = emit_events(tracer, 10)
@@ -99,9 +113,9 @@ def test_store_that_never_recovers_drops_exactly_its_events(real, caplog):
     obs.shutdown()
 
 
-def test_retry_schedule_follows_settings(real):
+def test_retry_schedule_follows_settings(real, pipeline):
     faulty = FaultyStore(real)
-    obs, tracer, exporter, delays, _ = setup(faulty, max_retries=2, retry_delay_ms=100)
+    obs, tracer, exporter, delays, _ = pipeline(faulty, max_retries=2, retry_delay_ms=100)
     faulty.fail_forever()
     emit_events(tracer, 1)
     assert obs.flush(10)
@@ -110,9 +124,9 @@ def test_retry_schedule_follows_settings(real):
     obs.shutdown()
 
 
-def test_bounded_buffer_drops_and_counts_when_storage_is_stuck(real):
+def test_bounded_buffer_drops_and_counts_when_storage_is_stuck(real, pipeline):
     faulty = FaultyStore(real)
-    obs, tracer, exporter, _, drops = setup(
+    obs, tracer, exporter, _, drops = pipeline(
         faulty, strategy="insert-only", max_batch_size=10, max_buffer_size=50,
         max_batch_wait_ms=0)
     faulty.block()
@@ -134,9 +148,9 @@ def test_bounded_buffer_drops_and_counts_when_storage_is_stuck(real):
     assert exporter.drops.snapshot() == {"buffer-full": 40}
 
 
-def test_bound_counts_distinct_spans_so_a_burst_that_fits_is_never_dropped(real):
+def test_bound_counts_distinct_spans_so_a_burst_that_fits_is_never_dropped(real, pipeline):
     faulty = FaultyStore(real)
-    obs, tracer, exporter, _, _ = setup(faulty, max_batch_size=10, max_buffer_size=20,
+    obs, tracer, exporter, _, _ = pipeline(faulty, max_batch_size=10, max_buffer_size=20,
                                         max_batch_wait_ms=0)
     faulty.block()
     first = [tracer.start_span(f"first{i}", new_trace=True) for i in range(10)]
@@ -156,9 +170,9 @@ def test_bound_counts_distinct_spans_so_a_burst_that_fits_is_never_dropped(real)
     assert all(real.get_span(s.trace_id, s.span_id).ended_at for s in first + second)
 
 
-def test_update_for_unwritten_span_is_held_then_written_once(real):
+def test_update_for_unwritten_span_is_held_then_written_once(real, pipeline):
     faulty = FaultyStore(real)
-    obs, tracer, exporter, _, _ = setup(faulty, max_retries=0)
+    obs, tracer, exporter, _, _ = pipeline(faulty, max_retries=0)
     faulty.fail_next(1)
     span = tracer.start_span("agent", type=SpanType.AGENT_RUN, new_trace=True, input={"q": 1})
     assert obs.flush(10)  # its create failed and was dropped (counted)
@@ -176,9 +190,9 @@ def test_update_for_unwritten_span_is_held_then_written_once(real):
     assert count_rows(real) == 1
 
 
-def test_held_events_are_counted_once_when_they_are_finally_lost(real):
+def test_held_events_are_counted_once_when_they_are_finally_lost(real, pipeline):
     faulty = FaultyStore(real)
-    obs, tracer, exporter, _, drops = setup(faulty, max_retries=0)
+    obs, tracer, exporter, _, drops = pipeline(faulty, max_retries=0)
     faulty.fail_next(1)
     span = tracer.start_span("agent", new_trace=True)
     assert obs.flush(10)  # the start is lost: 1 event
@@ -191,9 +205,9 @@ def test_held_events_are_counted_once_when_they_are_finally_lost(real):
     assert count_rows(real) == 0
 
 
-def test_end_of_span_whose_start_was_lost_writes_the_complete_row(real):
+def test_end_of_span_whose_start_was_lost_writes_the_complete_row(real, pipeline):
     faulty = FaultyStore(real)
-    obs, tracer, exporter, _, _ = setup(faulty, max_retries=0)
+    obs, tracer, exporter, _, _ = pipeline(faulty, max_retries=0)
     faulty.fail_next(1)
     span = tracer.start_span("agent", new_trace=True, input={"q": 2})
     assert obs.flush(10)
@@ -206,9 +220,9 @@ def test_end_of_span_whose_start_was_lost_writes_the_complete_row(real):
     assert exporter.drops.snapshot() == {"retry-exhausted": 1}
 
 
-def test_batch_with_updates_coalesces_and_updates_across_batches(real):
+def test_batch_with_updates_coalesces_and_updates_across_batches(real, pipeline):
     faulty = FaultyStore(real)
-    obs, tracer, exporter, _, _ = setup(faulty)
+    obs, tracer, exporter, _, _ = pipeline(faulty)
     with tracer.start_span("quick", new_trace=True) as quick:
         quick.update(metadata={"m": 1})
     long = tracer.start_span("long", new_trace=True)
@@ -223,9 +237,9 @@ def test_batch_with_updates_coalesces_and_updates_across_batches(real):
     obs.shutdown()
 
 
-def test_insert_only_writes_only_complete_rows(real):
+def test_insert_only_writes_only_complete_rows(real, pipeline):
     faulty = FaultyStore(real)
-    obs, tracer, exporter, _, _ = setup(faulty, strategy="insert-only")
+    obs, tracer, exporter, _, _ = pipeline(faulty, strategy="insert-only")
     with tracer.start_span("a", new_trace=True) as a:
         a.update(metadata={"m": 1})
         a.child("b").end()
@@ -236,9 +250,9 @@ def test_insert_only_writes_only_complete_rows(real):
     assert count_rows(real) == 2
 
 
-def test_realtime_writes_each_event_as_it_comes():
+def test_realtime_writes_each_event_as_it_comes(pipeline):
     store = FaultyStore(InMemoryStore())
-    obs, tracer, exporter, _, _ = setup(store, strategy="realtime")
+    obs, tracer, exporter, _, _ = pipeline(store, strategy="realtime")
     span = tracer.start_span("a", new_trace=True)
     assert obs.flush(10)
     assert store.calls == [("create", [store.calls[0][1][0]])]
@@ -251,8 +265,8 @@ def test_realtime_writes_each_event_as_it_comes():
     obs.shutdown()
 
 
-def test_shutdown_flushes_and_later_events_are_counted(real):
-    obs, tracer, exporter, _, drops = setup(real)  # 60 s batch wait: only shutdown writes
+def test_shutdown_flushes_and_later_events_are_counted(real, pipeline):
+    obs, tracer, exporter, _, drops = pipeline(real)  # 60 s batch wait: only shutdown writes
     root, _ = emit_events(tracer, 5)
     root.end()
     obs.shutdown()
@@ -262,9 +276,9 @@ def test_shutdown_flushes_and_later_events_are_counted(real):
     obs.shutdown()  # idempotent
 
 
-def test_flush_times_out_while_storage_is_blocked(real):
+def test_flush_times_out_while_storage_is_blocked(real, pipeline):
     faulty = FaultyStore(real)
-    obs, tracer, exporter, _, _ = setup(faulty)
+    obs, tracer, exporter, _, _ = pipeline(faulty)
     faulty.block()
     emit_events(tracer, 3)
     assert exporter.flush(timeout=0.05) is False
@@ -274,9 +288,9 @@ def test_flush_times_out_while_storage_is_blocked(real):
     obs.shutdown()
 
 
-def test_batch_size_triggers_a_write_without_flush(real):
+def test_batch_size_triggers_a_write_without_flush(real, pipeline):
     faulty = FaultyStore(real)
-    obs, tracer, exporter, _, _ = setup(faulty, strategy="insert-only", max_batch_size=5)
+    obs, tracer, exporter, _, _ = pipeline(faulty, strategy="insert-only", max_batch_size=5)
     written = signal_writes(faulty)
     root = tracer.start_span("root", new_trace=True)
     for i in range(5):
@@ -286,9 +300,9 @@ def test_batch_size_triggers_a_write_without_flush(real):
     obs.shutdown()
 
 
-def test_wait_time_triggers_a_write_without_flush(real):
+def test_wait_time_triggers_a_write_without_flush(real, pipeline):
     faulty = FaultyStore(real)
-    obs, tracer, exporter, _, _ = setup(faulty, strategy="insert-only", max_batch_wait_ms=20)
+    obs, tracer, exporter, _, _ = pipeline(faulty, strategy="insert-only", max_batch_wait_ms=20)
     written = signal_writes(faulty)
     tracer.start_span("only", new_trace=True).end()
     assert written.wait(10)
@@ -296,9 +310,9 @@ def test_wait_time_triggers_a_write_without_flush(real):
     obs.shutdown()
 
 
-def test_disabled_observability_domain_counts_drops():
+def test_disabled_observability_domain_counts_drops(pipeline):
     composite = CompositeStore(default=InMemoryStore(), domains={"observability": None})
-    obs, tracer, exporter, _, drops = setup(composite)
+    obs, tracer, exporter, _, drops = pipeline(composite)
     assert exporter.strategy is None
     tracer.start_span("x", new_trace=True).end()
     assert exporter.drops.snapshot() == {"unsupported-storage": 2}
@@ -321,8 +335,8 @@ def test_bad_settings_are_rejected(kwargs):
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-def test_exporter_keeps_working_in_a_forked_child(real):
-    obs, tracer, exporter, _, _ = setup(real)
+def test_exporter_keeps_working_in_a_forked_child(real, pipeline):
+    obs, tracer, exporter, _, _ = pipeline(real)
     parent_root = tracer.start_span("parent-before-fork", new_trace=True)
     parent_root.end()  # buffered in the parent (60 s wait), not yet written
     pid = os.fork()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from mastra_storage import (
     DefaultExporter,
     Observability,
-    ObservabilityConfig,
     SpanType,
     UnsupportedStrategyError,
 )
@@ -17,15 +18,16 @@ from mastra_storage.storage.capabilities import CAPABILITIES, TracingStrategy
 from mastra_storage.workload import run_workload
 
 from .helpers import RecordingExporter
+from .pipelines import Pipelines
 
 STRATEGIES = ["realtime", "batch-with-updates", "insert-only", "auto"]
 
 
-def _observe(store, strategy, **kw):
+def _observe(observe: Pipelines, store: Any, strategy: str, **kw: Any
+             ) -> tuple[Observability, DefaultExporter, RecordingExporter]:
     recorder = RecordingExporter()
     exporter = DefaultExporter(strategy=strategy, max_batch_wait_ms=50, **kw)
-    obs = Observability(storage=store, configs={"default": ObservabilityConfig(
-        service_name="suite", exporters=[exporter, recorder])})
+    obs = observe(exporter, recorder, storage=store, service_name="suite")
     return obs, exporter, recorder
 
 
@@ -42,17 +44,17 @@ def assert_rows_match(store, expected):
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
-def test_strategy_resolution_and_exact_rows(store, strategy):
+def test_strategy_resolution_and_exact_rows(store, strategy, observe):
     cap = CAPABILITIES[store.provider]
     if strategy != "auto" and TracingStrategy(strategy) not in cap.supported:
         with pytest.raises(UnsupportedStrategyError) as info:
-            _observe(store, strategy)
+            _observe(observe, store, strategy)
         msg = str(info.value)
         assert strategy in msg and store.provider in msg
         for s in cap.supported:
             assert s.value in msg
         return
-    obs, exporter, recorder = _observe(store, strategy)
+    obs, exporter, recorder = _observe(observe, store, strategy)
     expected_strategy = cap.preferred if strategy == "auto" else TracingStrategy(strategy)
     assert exporter.strategy is expected_strategy
     result = run_workload(obs.get_default_instance(), 40, spans_per_trace=7, payload_bytes=64)
@@ -67,10 +69,10 @@ def test_strategy_resolution_and_exact_rows(store, strategy):
     assert store.list_traces(per_page=100).total == 40
 
 
-def test_long_running_span_is_visible_before_it_ends(store):
+def test_long_running_span_is_visible_before_it_ends(store, observe):
     """batch-with-updates (and realtime) show a running span; insert-only only ended ones."""
     cap = CAPABILITIES[store.provider]
-    obs, exporter, _ = _observe(store, "auto")
+    obs, exporter, _ = _observe(observe, store, "auto")
     tracer = obs.get_default_instance()
     root = tracer.start_span("long-agent", type=SpanType.AGENT_RUN, input={"q": 1})
     assert obs.flush(10)
