@@ -5,7 +5,7 @@ documents Mastra wrote, and filters that must stay inert whatever the caller pas
 from __future__ import annotations
 
 import json
-import re
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -25,7 +25,6 @@ from .factories import at, full_span, sid, span, tid
 pytestmark = pytest.mark.skipif("mongodb" not in selected(),
                                 reason="mongodb not in MASTRA_TEST_BACKENDS")
 
-ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
 
@@ -118,11 +117,11 @@ def test_document_shape_is_mastras(mstore: MongoDBStore) -> None:
     assert set(doc) == {c.name for c in COLUMNS} | {"_id"}
     for c in COLUMNS:
         value = doc[c.name]
-        if c.kind == "timestamp":
-            assert isinstance(value, str) and ISO_MS.match(value), c.name
+        if c.kind == "timestamp":  # BSON dates (ms, UTC), as @mastra/mongodb writes them
+            assert isinstance(value, datetime) and value.microsecond % 1000 == 0, c.name
         elif c.kind == "json" and getattr(rec, c.attr) is not None:
             assert isinstance(value, (dict, list)), c.name  # native BSON, not JSON text
-    assert doc["startedAt"] == "2026-11-01T12:00:00.123Z"
+    assert doc["startedAt"] == datetime(2026, 11, 1, 12, 0, 0, 123000)  # naive = UTC
     assert doc["isEvent"] is False
     assert doc["metadata"]["nested"] == {"a": [1, 2]}
     assert doc["input"]["big"] == 2**53
@@ -132,17 +131,19 @@ def test_document_shape_is_mastras(mstore: MongoDBStore) -> None:
 
 
 def test_documents_written_by_mastra_are_read(mstore: MongoDBStore) -> None:
-    """What @mastra/mongodb inserts: JS Dates as ISO strings, absent optional fields."""
+    """What @mastra/mongodb inserts: BSON dates, absent optional fields."""
     t, root_id, child_id = tid(), sid(), sid()
     mstore.collection.insert_many([
         {"traceId": t, "spanId": root_id, "name": "agent", "spanType": "agent_run",
-         "isEvent": False, "startedAt": "2026-11-01T12:00:00.000Z",
+         "isEvent": False, "startedAt": datetime(2026, 11, 1, 12),
          "attributes": {"model": "gpt-4o"}, "metadata": {"tier": "gold"}, "tags": ["x"],
-         "createdAt": "2026-11-01T12:00:00.500Z", "updatedAt": "2026-11-01T12:00:00.500Z"},
+         "createdAt": datetime(2026, 11, 1, 12, 0, 0, 500000),
+         "updatedAt": datetime(2026, 11, 1, 12, 0, 0, 500000)},
         {"traceId": t, "spanId": child_id, "parentSpanId": root_id, "name": "tool",
-         "spanType": "tool_call", "isEvent": False, "startedAt": "2026-11-01T12:00:00.100Z",
-         "endedAt": "2026-11-01T12:00:00.200Z", "error": {"message": "boom"},
-         "createdAt": "2026-11-01T12:00:00.500Z", "updatedAt": None},
+         "spanType": "tool_call", "isEvent": False,
+         "startedAt": datetime(2026, 11, 1, 12, 0, 0, 100000),
+         "endedAt": datetime(2026, 11, 1, 12, 0, 0, 200000), "error": {"message": "boom"},
+         "createdAt": datetime(2026, 11, 1, 12, 0, 0, 500000), "updatedAt": None},
     ])
     page = mstore.list_traces(TracesFilter(metadata={"tier": "gold"}, tags=["x"]))
     assert [s.trace_id for s in page.spans] == [t]
@@ -224,7 +225,8 @@ def test_update_never_creates_and_keeps_created_at(mstore: MongoDBStore) -> None
     mstore.batch_update_spans([rec.copy(ended_at=at(4), output={"x": 1}), ghost])
     after = raw_doc(mstore, t, rec.span_id)
     assert after["createdAt"] == before["createdAt"] and after["_id"] == before["_id"]
-    assert after["endedAt"] == "2026-11-01T12:00:04.123Z" and after["output"] == {"x": 1}
+    assert after["endedAt"] == datetime(2026, 11, 1, 12, 0, 4, 123000)
+    assert after["output"] == {"x": 1}
     assert after["updatedAt"] >= before["updatedAt"]
     assert mstore.get_span(t, ghost.span_id) is None
     assert mstore.collection.count_documents({"traceId": t}) == 1
@@ -478,12 +480,16 @@ def test_mastra_style_queries_find_our_documents(mstore: MongoDBStore) -> None:
     mstore.batch_create_spans([rec, child, running])
     col = mstore.collection
     # listTraces: roots via parentSpanId null, dotted metadata/scope paths, $all tags,
-    # ISO-string time ranges, status via error/endedAt null checks, sort by startedAt
+    # time ranges as an $or of a Date range and an ISO-string range, status via
+    # error/endedAt null checks, sort by startedAt
+    lo, hi = datetime(2026, 11, 1, 12), datetime(2026, 11, 1, 12, 0, 0, 123000)
     found = list(col.find({
         "parentSpanId": None, "metadata.tier": "gold", "scope.core": "1.2.3",
-        "tags": {"$all": ["prod"]}, "startedAt": {"$gte": "2026-11-01T12:00:00.000Z",
-                                                  "$lte": "2026-11-01T12:00:00.123Z"},
-        "$and": [{"endedAt": {"$exists": True, "$ne": None}, "error": None}],
+        "tags": {"$all": ["prod"]},
+        "$and": [{"$or": [{"startedAt": {"$gte": lo, "$lte": hi}},
+                          {"startedAt": {"$gte": "2026-11-01T12:00:00.000Z",
+                                         "$lte": "2026-11-01T12:00:00.123Z"}}]},
+                 {"endedAt": {"$exists": True, "$ne": None}, "error": None}],
     }).sort({"startedAt": -1}))
     assert [d["spanId"] for d in found] == [rec.span_id]
     assert [d["traceId"] for d in col.find({"parentSpanId": None, "endedAt": None,
@@ -493,10 +499,10 @@ def test_mastra_style_queries_find_our_documents(mstore: MongoDBStore) -> None:
     # getTrace / getSpan
     spans = list(col.find({"traceId": rec.trace_id}).sort({"startedAt": 1}))
     assert [d["spanId"] for d in spans] == [rec.span_id, child.span_id]
-    # updateSpan: Mastra $sets the changed fields and an ISO updatedAt; we read it back
+    # updateSpan: Mastra $sets the changed fields, dates as BSON dates; we read it back
     col.update_one({"spanId": running.span_id, "traceId": running.trace_id},
-                   {"$set": {"endedAt": "2026-11-01T12:00:09.000Z",
-                             "output": {"answer": 42}, "updatedAt": "2026-11-02T00:00:00.000Z"}})
+                   {"$set": {"endedAt": datetime(2026, 11, 1, 12, 0, 9),
+                             "output": {"answer": 42}, "updatedAt": datetime(2026, 11, 2)}})
     got = mstore.get_span(running.trace_id, running.span_id)
     assert got.output == {"answer": 42} and got.status == "success"
     assert got.ended_at is not None and got.ended_at.isoformat() == "2026-11-01T12:00:09+00:00"

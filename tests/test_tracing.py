@@ -182,7 +182,7 @@ def test_children_inherit_correlation_and_entities(tracer, rec):
     s = snap["step"]
     assert (s.user_id, s.session_id, s.thread_id, s.run_id) == ("u1", "s1", "t1", "r1")
     assert s.service_name == "svc"
-    assert (s.parent_entity_type, s.parent_entity_name) == ("workflow", "wf")
+    assert (s.parent_entity_type, s.parent_entity_name) == ("workflow_run", "wf")
     assert (s.root_entity_type, s.root_entity_name) == ("agent", "support")
 
 

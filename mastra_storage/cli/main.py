@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import typer
 
-from . import bench, demo, migrate, traces
+from . import bench, demo, migrate, studio, traces
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Persist and inspect AI-agent traces (Mastra-compatible).")
-for module in (demo, migrate, traces, bench):
+for module in (demo, migrate, traces, studio, bench):
     module.register(app)
 
 

@@ -18,11 +18,13 @@ from operator import attrgetter
 from typing import Any
 
 from ...lifecycle import after_fork_in_child
+from ...model.entities import entity_type_values
 from ...model.jsonsafe import BAD_CHARS, DEFAULT_MAX_BYTES, clean_text, dumps, loads
 from ...model.spans import COLUMNS, HEAVY_ATTRS, TABLE_SPANS, SpanRecord
 from ...model.time import truncate_ms, utc_now
 from ..base import BaseStore
 from ..queries import Pagination, TracesFilter, TracesOrderBy
+from ..validation import require_ids
 from . import client as clients
 from .config import ConnectionSpec, parse_url
 from .ddl import (
@@ -440,6 +442,7 @@ class ClickHouseStore(BaseStore):
         """Insert complete rows; a span written before gets a newer version (upsert)."""
         if not records:
             return
+        require_ids(records)
         self._insert(records, created_at=utc_now(), version=self.clock.next())
 
     def batch_update_spans(self, records: Sequence[SpanRecord]) -> None:
@@ -563,7 +566,11 @@ class ClickHouseStore(BaseStore):
         conds = self._root_conditions(p)
         helpers = self.helpers
         for attr, value in f.equalities():
-            conds.append(f"`{_ATTR_TO_NAME[attr]}` = {p.add(value, 'String')}")
+            if attr == "entity_type":  # "workflow_run" also matches legacy "workflow" rows
+                values = list(entity_type_values(value))
+                conds.append(f"`entityType` IN {p.add(values, 'Array(String)')}")
+            else:
+                conds.append(f"`{_ATTR_TO_NAME[attr]}` = {p.add(value, 'String')}")
         if f.started_from is not None:
             conds.append(f"`startedAt` >= {p.ts(f.started_from)}")
             if helpers:  # the same bound on the key column, for the primary index
@@ -583,11 +590,8 @@ class ClickHouseStore(BaseStore):
         elif f.status == "success":
             conds.append(f"{NO_ERROR} AND `endedAt` IS NOT NULL")
         if f.has_child_error is not None:
-            child = [f"NOT ({ROOT})", HAS_ERROR]
-            if helpers:
-                child.append(f"`{HELPER_IS_CHILD}` = true")
-            sub = (f"SELECT `traceId` FROM {self.schema.spans} FINAL "
-                   f"WHERE {' AND '.join(child)}")
+            # Any errored span of the trace, the root included (Mastra's meaning).
+            sub = f"SELECT `traceId` FROM {self.schema.spans} FINAL WHERE {HAS_ERROR}"
             conds.append(f"`traceId` {'IN' if f.has_child_error else 'NOT IN'} ({sub})")
         for tag in f.tags or ():
             conds.append(json_array_has("tags", tag, p))

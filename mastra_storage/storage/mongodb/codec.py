@@ -2,8 +2,10 @@
 
 Document shape (Mastra's ``@mastra/mongodb``): one document per span in
 ``mastra_ai_spans``, field names = the camelCase column names of :data:`COLUMNS`,
-timestamps as ISO-8601 text with milliseconds and ``Z``, ``isEvent`` a boolean, JSON
+timestamps as BSON dates (millisecond precision, UTC), ``isEvent`` a boolean, JSON
 columns as native BSON documents/arrays. Every column is written (``null`` when unset).
+Timestamps are read whether stored as dates or as the ISO-8601 strings earlier versions
+of this library wrote.
 
 Payload rules, in order (the outcome is defined; nothing is dropped without a trace):
 
@@ -45,7 +47,7 @@ from bson.raw_bson import RawBSONDocument
 
 from ...model.jsonsafe import DEFAULT_MAX_BYTES, clean_text, dumps, to_jsonable
 from ...model.spans import COLUMNS, KEY_ATTRS, SpanRecord
-from ...model.time import format_iso, parse_iso
+from ...model.time import format_iso, parse_iso, truncate_ms
 
 # Levels of nesting kept as BSON inside one payload field. The span document adds one
 # level and MongoDB's documented limit is 100, so 90 leaves room.
@@ -152,7 +154,7 @@ class SpanCodec:
             elif kind == "timestamp":
                 if value is None and spec.name in ("createdAt", "updatedAt"):
                     value = now
-                doc[spec.name] = format_iso(value) if value is not None else None
+                doc[spec.name] = truncate_ms(value) if value is not None else None
             else:
                 doc[spec.name] = bool(value)
         self._fit(doc, texts)

@@ -10,15 +10,22 @@ Injection safety: nothing the caller passes is ever used as a field path or an o
   in ``$literal``, so ``{"$ne": null}`` is the object ``{"$ne": null}`` (matched literally)
   and ``"$tier"`` is a string, not a field reference. A key that can never be stored
   (containing NUL, which payload keys lose on write) matches nothing.
+
+Timestamps are BSON dates (what Mastra writes), but earlier versions of this library wrote
+ISO-8601 strings, and MongoDB compares values of different BSON types by type, never by
+value: a date range never matches a string. Every time range is therefore an ``$or`` of
+the date range and the same range as ISO text (which sorts like the instants it names).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from ...model.entities import entity_type_values
 from ...model.jsonsafe import clean_text
 from ...model.spans import COLUMN_BY_ATTR
-from ...model.time import format_iso
+from ...model.time import format_iso, truncate_ms
 from ..queries import TracesFilter, TracesOrderBy
 from .codec import SpanCodec
 
@@ -48,21 +55,17 @@ def root_filter(f: TracesFilter, codec: SpanCodec) -> dict[str, Any]:
     """The match document selecting the root spans that pass ``f`` (child errors aside)."""
     conds: list[dict[str, Any]] = [ROOT]
     for attr, value in f.equalities():
-        conds.append({COLUMN_BY_ATTR[attr].name: {"$eq": clean_text(value)}})
-    started: dict[str, str] = {}
-    if f.started_from is not None:
-        started["$gte"] = format_iso(f.started_from)
-    if f.started_to is not None:
-        started["$lte"] = format_iso(f.started_to)
-    if started:
-        conds.append({"startedAt": started})
-    ended: dict[str, str] = {}
-    if f.ended_from is not None:
-        ended["$gte"] = format_iso(f.ended_from)
-    if f.ended_to is not None:
-        ended["$lte"] = format_iso(f.ended_to)
-    if ended:
-        conds.append({"endedAt": ended})  # a string range never matches null/missing
+        if attr == "entity_type":  # "workflow_run" also matches legacy "workflow" rows
+            values = [clean_text(v) for v in entity_type_values(value)]
+            conds.append({"entityType": {"$in": values} if len(values) > 1
+                          else {"$eq": values[0]}})
+        else:
+            conds.append({COLUMN_BY_ATTR[attr].name: {"$eq": clean_text(value)}})
+    for field, lo, hi in (("startedAt", f.started_from, f.started_to),
+                          ("endedAt", f.ended_from, f.ended_to)):
+        if lo is not None or hi is not None:
+            # a range (of either type) never matches null or a missing field
+            conds.append(time_range(field, {"$gte": lo, "$lte": hi}))
     if f.status == "error":
         conds.append({"error": HAS_ERROR})
     elif f.status == "running":
@@ -78,9 +81,18 @@ def root_filter(f: TracesFilter, codec: SpanCodec) -> dict[str, Any]:
     return conds[0] if len(conds) == 1 else {"$and": conds}
 
 
+def time_range(field: str, bounds: dict[str, datetime | None]) -> dict[str, Any]:
+    """``field`` within ``bounds`` (operator -> instant, ``None`` = unbounded), whether it
+    is stored as a BSON date or as ISO-8601 text."""
+    dates = {op: truncate_ms(v) for op, v in bounds.items() if v is not None}
+    texts = {op: format_iso(v) for op, v in dates.items()}
+    return {"$or": [{field: dates}, {field: texts}]}
+
+
 def child_error_filter() -> dict[str, Any]:
-    """Spans that are not roots and carry an error."""
-    return {"parentSpanId": {"$ne": None}, "error": HAS_ERROR}
+    """Spans that carry an error, the root included: ``has_child_error`` has Mastra's
+    meaning, "some span of the trace failed"."""
+    return {"error": HAS_ERROR}
 
 
 ENDED_RANK = "_mastraEndedRank"

@@ -12,6 +12,10 @@ Writes (measured choices, see docs/mongodb.md):
 * a document refused for its payload keys (``$``/``.``, on servers that don't take them)
   is sent again with those keys escaped; any other refusal raises, and the exporter's
   retry re-sends the whole batch, which is idempotent.
+
+Timestamps are BSON dates, as ``@mastra/mongodb`` writes them; documents an earlier
+version of this library wrote with ISO-string timestamps are read and filtered all the
+same, and :meth:`MongoDBStore.migrate_timestamps` turns them into dates.
 """
 
 from __future__ import annotations
@@ -28,11 +32,12 @@ from pymongo.errors import BulkWriteError, OperationFailure
 
 from ...model.jsonsafe import DEFAULT_MAX_BYTES
 from ...model.spans import COLUMNS, HEAVY_ATTRS, TABLE_SPANS, SpanRecord
-from ...model.time import format_iso, utc_now
+from ...model.time import parse_iso, utc_now
 from ..base import BaseStore
 from ..queries import Pagination, TracesFilter, TracesOrderBy
+from ..validation import require_ids
 from .codec import DEFAULT_MAX_DOCUMENT_BYTES, RAW_OPTIONS, CodecStats, SpanCodec
-from .query import ENDED_RANK, child_error_filter, root_filter, sort_stages
+from .query import ENDED_RANK, child_error_filter, root_filter, sort_stages, time_range
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +61,7 @@ INDEXES: tuple[tuple[tuple[tuple[str, int], ...], bool], ...] = (
     ((("name", ASCENDING),), False),
 )
 _LIGHT_PROJECTION = {c.name: 0 for c in COLUMNS if c.attr in HEAVY_ATTRS}
+TIMESTAMP_FIELDS: tuple[str, ...] = tuple(c.name for c in COLUMNS if c.kind == "timestamp")
 _NO_CREATED = frozenset({"_id", "createdAt"})
 _NOT_UPDATED = frozenset({"_id", "traceId", "spanId", "createdAt"})
 
@@ -162,6 +168,12 @@ class MongoDBStore(BaseStore):
             self.codec.max_document_bytes = min(self.codec.max_document_bytes, server_max)
             if self.create_indexes:
                 self._create_indexes()
+            if self._spans.find_one({"startedAt": {"$type": "string"}}, {"_id": 1}):
+                logger.warning(
+                    "%s.%s holds spans with ISO-string timestamps (written by an earlier "
+                    "version of mastra-storage): they are read and filtered, but sort apart "
+                    "from the BSON-date ones; store.migrate_timestamps() converts them",
+                    self.database_name, TABLE_SPANS)
             self._initialised = True
 
     def _create_indexes(self) -> None:
@@ -196,6 +208,7 @@ class MongoDBStore(BaseStore):
     def batch_create_spans(self, records: Sequence[SpanRecord]) -> None:
         if not records:
             return
+        require_ids(records)
         docs = self._encode(records, utc_now())
         try:
             self._spans.insert_many(docs, ordered=False)
@@ -264,10 +277,46 @@ class MongoDBStore(BaseStore):
 
     def delete_traces_older_than(self, before: datetime) -> int:
         cursor = self._spans.find(
-            {"parentSpanId": None, "startedAt": {"$lt": format_iso(before)}},
+            {"$and": [{"parentSpanId": None}, time_range("startedAt", {"$lt": before})]},
             projection={"_id": 0, "traceId": 1},
         )
         return self.batch_delete_traces(sorted({d["traceId"] for d in cursor}))
+
+    def migrate_timestamps(self, batch_size: int = 1000) -> int:
+        """Rewrite ISO-string timestamps (``startedAt``, ``endedAt``, ``createdAt``,
+        ``updatedAt``, as earlier versions of this library wrote them) as BSON dates, in
+        batches; returns how many documents changed.
+
+        Reads and filters work on both types without this, but MongoDB sorts every date
+        after every string, so until then the trace list orders old documents apart from
+        new ones (Mastra's own reads and its retention likewise only see dates). A
+        document changed concurrently keeps its new value; a string that is not a
+        timestamp is left as it is (and logged).
+        """
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        query = {"$or": [{f: {"$type": "string"}} for f in TIMESTAMP_FIELDS]}
+        projection = dict.fromkeys(TIMESTAMP_FIELDS, 1)
+        changed, last_id = 0, None
+        while True:
+            page = query if last_id is None else {"$and": [query, {"_id": {"$gt": last_id}}]}
+            docs = list(self._spans.find(page, projection=projection)
+                        .sort("_id", ASCENDING).limit(batch_size))
+            if not docs:
+                return changed
+            last_id = docs[-1]["_id"]
+            ops = []
+            for doc in docs:
+                old = {f: doc[f] for f in TIMESTAMP_FIELDS if isinstance(doc.get(f), str)}
+                try:
+                    new = {f: parse_iso(v) for f, v in old.items()}
+                except ValueError:
+                    logger.warning("span document %s has a timestamp that is not ISO-8601 "
+                                   "text; left as it is: %r", doc["_id"], old)
+                    continue
+                ops.append(UpdateOne({"_id": doc["_id"], **old}, {"$set": new}))
+            if ops:
+                changed += self._spans.bulk_write(ops, ordered=False).modified_count
 
     # ------------------------------------------------------------------ reads
     def _decode_all(self, docs: Iterable[Any]) -> list[SpanRecord]:

@@ -14,10 +14,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from ...lifecycle import after_fork_in_child
+from ...model.entities import entity_type_values
 from ...model.spans import COLUMNS, HEAVY_ATTRS, UPDATE_ATTRS, SpanRecord
 from ...model.time import utc_now
 from ..base import BaseStore
 from ..queries import Pagination, TracesFilter, TracesOrderBy
+from ..validation import require_ids
 from .dialects.base import SqlDialect
 
 _ATTR_TO_NAME = {c.attr: c.name for c in COLUMNS}
@@ -115,6 +117,7 @@ class SQLStore(BaseStore):
     def batch_create_spans(self, records: Sequence[SpanRecord]) -> None:
         if not records:
             return
+        require_ids(records)
         now = utc_now()
         with self.engine.begin() as conn:
             for i in range(0, len(records), WRITE_CHUNK):
@@ -186,7 +189,12 @@ class SQLStore(BaseStore):
         d = self.dialect
         conds: list[sa.ColumnElement[bool]] = [root.c.parentSpanId.is_(None)]
         for attr, value in f.equalities():
-            conds.append(root.c[_ATTR_TO_NAME[attr]] == value)
+            col = root.c[_ATTR_TO_NAME[attr]]
+            if attr == "entity_type":  # "workflow_run" also matches legacy "workflow" rows
+                values = entity_type_values(value)
+                conds.append(col == value if len(values) == 1 else col.in_(values))
+            else:
+                conds.append(col == value)
         if f.started_from is not None:
             conds.append(root.c.startedAt >= d.timestamp_param(f.started_from))
         if f.started_to is not None:
@@ -202,10 +210,10 @@ class SQLStore(BaseStore):
         elif f.status == "success":
             conds += [root.c.error.is_(None), root.c.endedAt.is_not(None)]
         if f.has_child_error is not None:
+            # Any errored span of the trace, the root included (Mastra's meaning).
             child = self.table.alias("child")
             exists = sa.exists(sa.select(sa.literal(1)).select_from(child).where(
                 child.c.traceId == root.c.traceId,
-                child.c.parentSpanId.is_not(None),
                 child.c.error.is_not(None),
             ))
             conds.append(exists if f.has_child_error else ~exists)
