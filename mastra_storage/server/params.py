@@ -272,16 +272,16 @@ def traces_filter(p: Params) -> TracesFilter:
     tags = p.strings("tags")
     if tags is not None:
         values["tags"] = tags
-    for name in ("metadata", "scope"):
-        mapping = p.mapping(name)
+    for key in ("metadata", "scope"):
+        mapping = p.mapping(key)
         if mapping is not None:
-            values[name] = mapping
-    name = p.string("name")  # legacy: "agent run: 'x'" / "workflow run: 'x'"
-    if name is not None:
+            values[key] = mapping
+    legacy = p.string("name")  # "agent run: 'x'" / "workflow run: 'x'", Studio's older form
+    if legacy is not None:
         for prefix, entity in (("agent run: ", "agent"), ("workflow run: ", "workflow_run")):
-            if name.startswith(prefix):
+            if legacy.startswith(prefix):
                 values.setdefault("entity_type", entity)
-                values.setdefault("entity_id", name[len(prefix):].strip("'\""))
+                values.setdefault("entity_id", legacy[len(prefix):].strip("'\""))
     return TracesFilter(**values)
 
 
