@@ -24,7 +24,7 @@ from mastra_storage.tracing.span_types import ENTITY_TYPE_FOR_SPAN_TYPE, SpanTyp
 from tests.backends import selected
 
 from .factories import at, sid, span, tid
-from .helpers import RecordingExporter, found
+from .helpers import RecordingExporter
 
 # Mastra's enums, in declaration order (@mastra/core 1.71.0, observability/types/tracing.d.ts).
 MASTRA_SPAN_TYPES = (
@@ -81,6 +81,11 @@ def rec() -> RecordingExporter:
 @pytest.fixture
 def tracer(rec: RecordingExporter) -> Tracer:
     return Tracer("default", "svc", [rec])
+
+
+def found(value: Any) -> Any:
+    assert value is not None
+    return value
 
 
 def ended(rec: RecordingExporter) -> dict[str, Any]:
