@@ -21,6 +21,7 @@ from mastra_storage.storage.urls import create_store
 from tests.backends import Provider, selected
 
 from .factories import at, full_span, sid, span, tid
+from .helpers import found
 
 pytestmark = pytest.mark.skipif("mongodb" not in selected(),
                                 reason="mongodb not in MASTRA_TEST_BACKENDS")
@@ -78,8 +79,9 @@ def test_database_from_option_url_path_or_default(mongo: Provider) -> None:
 def test_create_store_builds_an_initialised_mongodb_store(mongo: Provider) -> None:
     name = f"mastra_url_{tid()[-8:]}"
     store = create_store(mongo.url, database=name)
+    assert isinstance(store, MongoDBStore)
     try:
-        assert isinstance(store, MongoDBStore) and store.provider == "mongodb"
+        assert store.provider == "mongodb"
         assert store.database_name == name
         names = {ix["name"] for ix in store.collection.list_indexes()}
         assert "spanId_1_traceId_1" in names
@@ -152,8 +154,8 @@ def test_documents_written_by_mastra_are_read(mstore: MongoDBStore) -> None:
     assert root.started_at.isoformat() == "2026-11-01T12:00:00+00:00"
     assert ids(mstore, has_child_error=True) == {t}
     assert ids(mstore, status="running") == {t}
-    assert [s.span_id for s in mstore.get_trace(t).spans] == [root_id, child_id]
-    assert mstore.get_span(t, child_id).error == {"message": "boom"}
+    assert [s.span_id for s in found(mstore.get_trace(t)).spans] == [root_id, child_id]
+    assert found(mstore.get_span(t, child_id)).error == {"message": "boom"}
     # running first for endedAt DESC even when endedAt is absent rather than null
     done = tid()
     mstore.batch_create_spans([span(done, sid(), start=5, end=6)])
@@ -178,7 +180,7 @@ def test_foreign_bson_types_in_payloads_read_as_json(mstore: MongoDBStore) -> No
         "attributes": {"when": datetime(2026, 11, 1, 12, 0, 1, 5000, tzinfo=timezone.utc),
                        "id": oid, "n": Int64(7), "d": Decimal128("1.5"), "b": b"xyz"},
     })
-    got = mstore.get_span(t, s)
+    got = found(mstore.get_span(t, s))
     assert got.started_at == datetime(2026, 11, 1, 12, tzinfo=timezone.utc)
     assert got.attributes == {"when": "2026-11-01T12:00:01.005Z", "id": str(oid), "n": 7,
                               "d": "1.5", "b": "<bytes:3>"}
@@ -197,7 +199,7 @@ def test_retried_batch_is_idempotent_and_newer_version_wins(mstore: MongoDBStore
     fresh = [span(t, sid(), name="new", start=9)]
     mstore.batch_create_spans(newer + fresh)
     mstore.batch_create_spans(newer + fresh)
-    spans = mstore.get_trace(t).spans
+    spans = found(mstore.get_trace(t)).spans
     assert len(spans) == 6
     assert mstore.collection.count_documents({"traceId": t}) == 6
     by_id = {s.span_id: s for s in spans}
@@ -212,7 +214,7 @@ def test_retried_batch_is_idempotent_and_newer_version_wins(mstore: MongoDBStore
 def test_last_record_of_a_key_in_one_batch_wins(mstore: MongoDBStore) -> None:
     t, s = tid(), sid()
     mstore.batch_create_spans([span(t, s, name="a"), span(t, sid()), span(t, s, name="b")])
-    assert mstore.get_span(t, s).name == "b"
+    assert found(mstore.get_span(t, s)).name == "b"
     assert mstore.collection.count_documents({"traceId": t}) == 2
 
 
@@ -257,7 +259,7 @@ def test_dollar_and_dotted_payload_keys_are_stored_as_they_are(mstore: MongoDBSt
     t = tid()
     rec = span(t, sid(), end=None, metadata=HOSTILE_PAYLOAD, attributes=HOSTILE_PAYLOAD)
     mstore.batch_create_spans([rec])
-    assert mstore.get_span(t, rec.span_id).metadata == HOSTILE_PAYLOAD
+    assert found(mstore.get_span(t, rec.span_id)).metadata == HOSTILE_PAYLOAD
     # stored natively (what Mastra writes), not escaped
     raw = mstore.collection.find_one(
         {"traceId": t}, projection={"metadata": 1},
@@ -266,9 +268,9 @@ def test_dollar_and_dotted_payload_keys_are_stored_as_they_are(mstore: MongoDBSt
     # through the update path ($set) and the upsert path (retried create) too
     changed = {**HOSTILE_PAYLOAD, "$set": {"$unset": ""}}
     mstore.batch_update_spans([rec.copy(output=changed, ended_at=at(2))])
-    assert mstore.get_span(t, rec.span_id).output == changed
+    assert found(mstore.get_span(t, rec.span_id)).output == changed
     mstore.batch_create_spans([rec.copy(input=changed)])
-    got = mstore.get_span(t, rec.span_id)
+    got = found(mstore.get_span(t, rec.span_id))
     assert got.input == changed and got.metadata == HOSTILE_PAYLOAD
     assert mstore.stats.escaped_documents == 0
 
@@ -293,7 +295,7 @@ def test_integers_beyond_int64_are_kept_as_text(mstore: MongoDBStore) -> None:
     rec = span(t, sid(), input={"ok": 2**63 - 1, "neg": -(2**63), "big": 2**64, "small": -(2**70),
                                "list": [10**30]})
     mstore.batch_create_spans([rec])
-    assert mstore.get_span(t, rec.span_id).input == {
+    assert found(mstore.get_span(t, rec.span_id)).input == {
         "ok": 2**63 - 1, "neg": -(2**63), "big": str(2**64), "small": str(-(2**70)),
         "list": [str(10**30)]}
     assert mstore.stats.big_ints == 3
@@ -311,7 +313,7 @@ def test_too_deep_payloads_are_cut_into_json_text(mstore: MongoDBStore) -> None:
     ok, deep = _nested(MAX_NESTING), _nested(MAX_NESTING + 40)
     rec = span(t, sid(), input=ok, output=deep)
     mstore.batch_create_spans([rec])
-    got = mstore.get_span(t, rec.span_id)
+    got = found(mstore.get_span(t, rec.span_id))
     assert got.input == ok  # at the limit: kept as documents
     assert got.output != deep
     # walk down MAX_NESTING levels: there sits the rest of the value as JSON text
@@ -333,7 +335,7 @@ def test_oversized_document_gets_markers_in_its_largest_fields(mongo: Provider) 
         rec = span(t, sid(), input={"text": "i" * 150_000}, output={"text": "o" * 140_000},
                    attributes={"text": "a" * 110_000}, metadata={"small": True})
         store.batch_create_spans([rec])
-        got = store.get_span(t, rec.span_id)
+        got = found(store.get_span(t, rec.span_id))
         assert got.input == {"truncated": True, "originalBytes": 150_011,
                              "preview": ('{"text":"' + "i" * 150_000)[:1000]}
         assert got.output["truncated"] is True and got.output["originalBytes"] == 140_011
@@ -354,7 +356,7 @@ def test_document_over_16mb_is_stored_with_markers(mstore: MongoDBStore) -> None
                attributes={"t": "a" * (chunk + 2)}, metadata={"t": "m" * (chunk + 1)},
                request_context={"t": "r" * chunk})
     mstore.batch_create_spans([rec])
-    got = mstore.get_span(t, rec.span_id)
+    got = found(mstore.get_span(t, rec.span_id))
     markers = [name for name in ("input", "output", "attributes", "metadata", "request_context")
                if getattr(got, name).get("truncated") is True]
     assert markers == ["input"]  # the largest one was enough
@@ -363,7 +365,7 @@ def test_document_over_16mb_is_stored_with_markers(mstore: MongoDBStore) -> None
     # a single payload over the 4 MB field limit becomes the marker before any of this
     big = span(t, sid(), input={"t": "x" * 5_000_000})
     mstore.batch_create_spans([big])
-    assert mstore.get_span(t, big.span_id).input["originalBytes"] == 5_000_008
+    assert found(mstore.get_span(t, big.span_id)).input["originalBytes"] == 5_000_008
 
 
 # ----------------------------------------------------------------------- injection
@@ -450,7 +452,7 @@ def test_round_trip_equals_the_reference_normalisation(mstore: MongoDBStore) -> 
     ref.batch_create_spans([rec])
     mstore.batch_create_spans([rec])
     want: SpanRecord = ref.get_span(rec.trace_id, rec.span_id)  # type: ignore[assignment]
-    got = mstore.get_span(rec.trace_id, rec.span_id)
+    got = found(mstore.get_span(rec.trace_id, rec.span_id))
     for c in COLUMNS:
         if c.attr not in ("created_at", "updated_at", "attributes"):
             assert getattr(got, c.attr) == getattr(want, c.attr), c.name
@@ -463,7 +465,7 @@ def test_lone_surrogates_become_replacement_characters(mstore: MongoDBStore) -> 
     t = tid()
     rec = span(t, sid(), name="bad \ud800 name", input={"text": "x\udfffy", "k\ud83d": 1})
     mstore.batch_create_spans([rec])
-    got = mstore.get_span(t, rec.span_id)
+    got = found(mstore.get_span(t, rec.span_id))
     assert got.name == "bad \ufffd name"
     assert got.input == {"text": "x\ufffdy", "k\ufffd": 1}
     # the shared jsonsafe rule (every store), not a MongoDB special case
@@ -483,7 +485,7 @@ def test_mastra_style_queries_find_our_documents(mstore: MongoDBStore) -> None:
     # time ranges as an $or of a Date range and an ISO-string range, status via
     # error/endedAt null checks, sort by startedAt
     lo, hi = datetime(2026, 11, 1, 12), datetime(2026, 11, 1, 12, 0, 0, 123000)
-    found = list(col.find({
+    hits = list(col.find({
         "parentSpanId": None, "metadata.tier": "gold", "scope.core": "1.2.3",
         "tags": {"$all": ["prod"]},
         "$and": [{"$or": [{"startedAt": {"$gte": lo, "$lte": hi}},
@@ -491,7 +493,7 @@ def test_mastra_style_queries_find_our_documents(mstore: MongoDBStore) -> None:
                                          "$lte": "2026-11-01T12:00:00.123Z"}}]},
                  {"endedAt": {"$exists": True, "$ne": None}, "error": None}],
     }).sort({"startedAt": -1}))
-    assert [d["spanId"] for d in found] == [rec.span_id]
+    assert [d["spanId"] for d in hits] == [rec.span_id]
     assert [d["traceId"] for d in col.find({"parentSpanId": None, "endedAt": None,
                                             "error": None})] == [running.trace_id]
     assert col.count_documents({"traceId": rec.trace_id, "error": {"$exists": True,
@@ -503,6 +505,6 @@ def test_mastra_style_queries_find_our_documents(mstore: MongoDBStore) -> None:
     col.update_one({"spanId": running.span_id, "traceId": running.trace_id},
                    {"$set": {"endedAt": datetime(2026, 11, 1, 12, 0, 9),
                              "output": {"answer": 42}, "updatedAt": datetime(2026, 11, 2)}})
-    got = mstore.get_span(running.trace_id, running.span_id)
+    got = found(mstore.get_span(running.trace_id, running.span_id))
     assert got.output == {"answer": 42} and got.status == "success"
     assert got.ended_at is not None and got.ended_at.isoformat() == "2026-11-01T12:00:09+00:00"

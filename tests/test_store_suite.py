@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -115,7 +116,7 @@ def test_nul_nan_and_unserialisable_values_have_a_defined_outcome(store):
 
 def test_circular_payload_is_cut(store):
     t = tid()
-    loop: dict = {"name": "loop"}
+    loop: dict[str, Any] = {"name": "loop"}
     loop["self"] = loop
     rec = span(t, sid(), input=loop)
     store.batch_create_spans([rec])
@@ -215,10 +216,11 @@ def test_order_by_started_and_ended(store):
 
 
 def test_equality_filters(store):
-    fields = dict(span_type="workflow_run", entity_type="workflow_run", entity_id="wf-9",
-                  entity_name="Nine", user_id="u9", organization_id="o9", resource_id="r9",
-                  run_id="run9", session_id="s9", thread_id="th9", request_id="rq9",
-                  environment="staging", source="local", service_name="svc9")
+    fields: dict[str, Any] = dict(
+        span_type="workflow_run", entity_type="workflow_run", entity_id="wf-9",
+        entity_name="Nine", user_id="u9", organization_id="o9", resource_id="r9",
+        run_id="run9", session_id="s9", thread_id="th9", request_id="rq9",
+        environment="staging", source="local", service_name="svc9")
     target = tid()
     store.batch_create_spans([span(target, sid(), **fields), span(tid(), sid())])
     for attr, value in fields.items():
@@ -304,7 +306,7 @@ def test_hostile_filter_values_are_inert(store, hostile):
 
 def test_filter_type_errors_are_clear():
     with pytest.raises(TypeError):
-        TracesFilter(tags="prod")
+        TracesFilter(tags="prod")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         TracesFilter(status="done")  # type: ignore[arg-type]
     with pytest.raises(TypeError):

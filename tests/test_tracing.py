@@ -10,9 +10,10 @@ import threading
 import pytest
 
 from mastra_storage import Observability, ObservabilityConfig, SpanType
-from mastra_storage.tracing import TracingEventType, current_span
+from mastra_storage.tracing import Tracer, TracingEventType, current_span
 
-from .helpers import RecordingExporter
+from .helpers import RecordingExporter, found
+from .pipelines import Pipelines
 
 
 @pytest.fixture
@@ -21,10 +22,8 @@ def rec():
 
 
 @pytest.fixture
-def tracer(rec):
-    obs = Observability(configs={"default": ObservabilityConfig(
-        service_name="svc", exporters=[rec], environment="test")})
-    return obs.get_default_instance()
+def tracer(rec: RecordingExporter, observe: Pipelines) -> Tracer:
+    return observe(rec, environment="test").get_default_instance()
 
 
 def kinds(rec):
@@ -43,7 +42,7 @@ def test_ids_and_parentage(tracer, rec):
                           ("span_ended", "llm"), ("span_ended", "agent")]
 
 
-def test_current_span_nests_through_context(tracer):
+def test_current_span_nests_through_context(tracer: Tracer) -> None:
     with tracer.start_span("outer") as outer:
         assert current_span() is outer
         inner = tracer.start_span("inner")  # parent from context
@@ -55,7 +54,7 @@ def test_current_span_nests_through_context(tracer):
     fresh.end()
 
 
-def test_new_trace_ignores_the_current_span(tracer):
+def test_new_trace_ignores_the_current_span(tracer: Tracer) -> None:
     with tracer.start_span("outer"):
         other = tracer.start_span("other", new_trace=True)
         assert other.parent_span_id is None
@@ -191,7 +190,7 @@ def test_unknown_start_field_is_an_error(tracer):
         tracer.start_span("s", bogus=1)
 
 
-def test_failing_processor_and_exporter_never_break_the_caller(rec):
+def test_failing_processor_and_exporter_never_break_the_caller(rec, observe):
     class Broken:
         name = "broken"
 
@@ -207,9 +206,7 @@ def test_failing_processor_and_exporter_never_break_the_caller(rec):
         def export(self, event):
             raise RuntimeError("exporter bug")
 
-    obs = Observability(configs={"default": ObservabilityConfig(
-        service_name="svc", exporters=[BrokenExporter(), rec],
-        span_output_processors=[Broken()])})
+    obs = observe(BrokenExporter(), rec, span_output_processors=[Broken()])
     tracer = obs.get_default_instance()
     with tracer.start_span("s"):
         pass
@@ -219,7 +216,7 @@ def test_failing_processor_and_exporter_never_break_the_caller(rec):
     assert tracer.failures["exporter:broken-exporter"] == 2
 
 
-def test_processor_returning_none_filters_the_event(rec):
+def test_processor_returning_none_filters_the_event(rec, observe):
     class DropAll:
         name = "drop"
 
@@ -229,8 +226,7 @@ def test_processor_returning_none_filters_the_event(rec):
         def shutdown(self):
             pass
 
-    obs = Observability(configs={"default": ObservabilityConfig(
-        service_name="svc", exporters=[rec], span_output_processors=[DropAll()])})
+    obs = observe(rec, span_output_processors=[DropAll()])
     tracer = obs.get_default_instance()
     tracer.start_span("s").end()
     assert [e.filtered for e in rec.events] == [True, True]
@@ -238,7 +234,7 @@ def test_processor_returning_none_filters_the_event(rec):
     assert tracer.failures["filtered"] == 2
 
 
-def test_processors_run_off_the_callers_thread_and_redact_what_is_stored(tmp_path):
+def test_processors_run_off_the_callers_thread_and_redact_what_is_stored(tmp_path, observe):
     import threading
 
     from mastra_storage import DefaultExporter, SensitiveDataFilter
@@ -253,26 +249,25 @@ def test_processors_run_off_the_callers_thread_and_redact_what_is_stored(tmp_pat
 
     store = SQLiteStore(tmp_path / "r.db")
     store.init()
-    obs = Observability(storage=store, configs={"default": ObservabilityConfig(
-        service_name="svc", exporters=[DefaultExporter()], span_output_processors=[Spy()])})
+    obs = observe(DefaultExporter(), storage=store, span_output_processors=[Spy()])
     secret = {"apiKey": "sk-123", "nested": [{"password": "pw", "keep": 1}]}
     with obs.get_default_instance().start_span("agent", input=secret) as s:
         s.update(metadata={"token": "t", "promptTokens": 5})
     obs.shutdown()
     assert threading.current_thread().name not in seen_threads
-    row = store.get_span(s.trace_id, s.span_id)
+    row = found(store.get_span(s.trace_id, s.span_id))
     assert row.input == {"apiKey": "[REDACTED]",
                          "nested": [{"password": "[REDACTED]", "keep": 1}]}
     assert row.metadata == {"token": "[REDACTED]", "promptTokens": 5}
     assert secret["apiKey"] == "sk-123"  # the caller's object is untouched
 
 
-def test_instances_by_name():
+def test_instances_by_name(observe):
     a, b = RecordingExporter(), RecordingExporter()
-    obs = Observability(configs={
+    obs = observe.track(Observability(configs={
         "default": ObservabilityConfig(service_name="one", exporters=[a]),
         "other": ObservabilityConfig(service_name="two", exporters=[b]),
-    })
+    }))
     obs.get_instance("other").start_span("x").end()
     assert len(b.events) == 2 and a.events == []
     assert obs.get_default_instance().service_name == "one"
