@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Iterable
 from typing import Any
 
 import pytest
@@ -19,11 +20,13 @@ from mastra_storage.exporters.pricing import PriceTable
 from mastra_storage.storage import InMemoryStore
 from mastra_storage.storage.signal_queries import MetricAggregateRequest, MetricsFilter
 
+from .pipelines import Pipelines
+
 
 class SignalFaults:
     """A real store whose signal writes can fail or be 'not implemented'."""
 
-    def __init__(self, inner: Any, unsupported: set[str] = frozenset(), fail: int = 0) -> None:
+    def __init__(self, inner: Any, unsupported: Iterable[str] = (), fail: int = 0) -> None:
         self.inner = inner
         self.provider = inner.provider
         self.unsupported = set(unsupported)
@@ -100,7 +103,7 @@ def test_signals_are_counted_when_the_observability_domain_is_disabled(observe):
     assert exporter.drops.snapshot() == {"unsupported-storage": 4}
 
 
-def test_non_finite_metric_values_are_not_recorded_and_counted(observe):
+def test_non_finite_metric_values_are_not_recorded_and_counted(observe: Pipelines) -> None:
     store = InMemoryStore()
     exporter = DefaultExporter(strategy="batch-with-updates")
     obs = observe(exporter, storage=store)
