@@ -32,14 +32,21 @@ def contract_text(name: str) -> str:
     return (CONTRACT_DIR / name).read_text(encoding="utf-8")
 
 
-class StoreDown(ConnectionError):
-    pass
+class StoreDown(RuntimeError):
+    """A write failure that is neither an outage nor refused data: the exporter gives it
+    the bounded retry schedule (500 ms, 1 s, 2 s, 4 s, then the batch is dropped)."""
+
+
+class StoreUnreachable(ConnectionRefusedError):
+    """The store can't be reached: the exporter keeps the batch and retries until it is
+    back."""
 
 
 class FaultyStore:
     """Delegates to a real store; fails writes on demand and records every write call.
 
-    ``fail_next(n)`` makes the next n write calls raise; ``fail_forever()`` all of them;
+    ``fail_next(n)`` makes the next n write calls raise; ``fail_forever()`` all of them
+    (``outage=True``: as an unreachable store, :class:`StoreUnreachable`);
     ``block()`` makes writes wait until ``release()`` (``entered`` is set when a write
     is waiting), so tests can hold the worker inside a write without sleeping.
     """
@@ -51,17 +58,20 @@ class FaultyStore:
         self.failures = 0
         self._fail_remaining = 0
         self._forever = False
+        self._outage = False
         self._gate = threading.Event()
         self._gate.set()
         self.entered = threading.Event()
         self._lock = threading.Lock()
 
     # fault controls
-    def fail_next(self, n: int) -> None:
+    def fail_next(self, n: int, outage: bool = False) -> None:
         self._fail_remaining = n
+        self._outage = outage
 
-    def fail_forever(self, on: bool = True) -> None:
+    def fail_forever(self, on: bool = True, outage: bool = False) -> None:
         self._forever = on
+        self._outage = outage
 
     def block(self) -> None:
         self.entered.clear()
@@ -78,7 +88,8 @@ class FaultyStore:
                 if self._fail_remaining > 0:
                     self._fail_remaining -= 1
                 self.failures += 1
-                raise StoreDown(f"injected failure #{self.failures}")
+                error = StoreUnreachable if self._outage else StoreDown
+                raise error(f"injected failure #{self.failures}")
             self.calls.append((kind, list(records)))
 
     # store protocol

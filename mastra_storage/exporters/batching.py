@@ -29,12 +29,13 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any, Protocol
 
-from ..lifecycle import after_fork_in_child, at_exit
+from ..lifecycle import after_fork_in_child, at_child_exit, at_exit
 from .drops import DropCounter, DropReason
 from .retry import Retry, RetryPolicy
 
@@ -213,6 +214,9 @@ class BatchWorker:
         self.buffers: dict[str, Buffer] = {}
         self.sleep: Callable[[float], object] = self._abortable_sleep
         self.exit_timeout: float | None = None
+        # Seconds a put waits for room when the buffer is full (None: drop at once).
+        self.block_timeout: float | None = None
+        self.outages = 0  # times the store was found unreachable past the first retries
         self._init_runtime()
         after_fork_in_child(self)
         at_exit(self)
@@ -224,13 +228,18 @@ class BatchWorker:
 
     # ------------------------------------------------------------------ app's thread
     def put_keyed(self, buffer: KeyedBuffer, key: Hashable, item: Any) -> bool:
-        """File ``item`` under ``key``; False when the bound is reached (nothing filed)."""
+        """File ``item`` under ``key``; False when the bound is reached (nothing filed),
+        unless ``block_timeout`` is set: then wait that long for room first."""
         with self._lock:
             n = buffer.offer(key, item)
             if n == 1:
                 buffer.first_at = self.clock()
         if n < 0:
-            return False
+            if self.block_timeout is None:
+                return False
+            n = self._wait_for_room(lambda: buffer.offer(key, item), buffer)
+            if n < 0:
+                return False
         if self._thread is None:
             self._start()
         # Wake the worker only if it sleeps with nothing to do, or the batch is due: while
@@ -240,18 +249,46 @@ class BatchWorker:
         return True
 
     def put(self, buffer: QueueBuffer, item: Any) -> bool:
-        """Append ``item``; False when the bound is reached (nothing appended)."""
+        """Append ``item``; False when the bound is reached (nothing appended), unless
+        ``block_timeout`` is set: then wait that long for room first."""
         with self._lock:
             n = buffer.offer(item)
             if n == 1:
                 buffer.first_at = self.clock()
         if n < 0:
-            return False
+            if self.block_timeout is None:
+                return False
+            n = self._wait_for_room(lambda: buffer.offer(item), buffer)
+            if n < 0:
+                return False
         if self._thread is None:
             self._start()
         if (n == 1 and self._idle) or n >= buffer.wake_at or self.realtime:
             self._wakeup.set()
         return True
+
+    def _wait_for_room(self, offer: Callable[[], int], buffer: Buffer) -> int:
+        """Backpressure: wake the worker and wait (at most ``block_timeout`` seconds) until
+        a batch has been written and ``offer`` fits. Never on the worker's own thread."""
+        thread = self._thread
+        if thread is not None and thread.ident == threading.get_ident():
+            return -1
+        if thread is None:
+            self._start()
+        deadline = time.monotonic() + (self.block_timeout or 0.0)
+        with self._room:
+            while True:
+                self._flush_hint = True
+                self._wakeup.set()
+                n = offer()
+                if n >= 0:
+                    if n == 1:
+                        buffer.first_at = self.clock()
+                    return n
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._closed:
+                    return -1
+                self._room.wait(remaining)
 
     @property
     def buffered(self) -> int:
@@ -313,32 +350,48 @@ class BatchWorker:
         """Run ``attempt`` until it returns, retrying on :class:`Retry` per ``policy``.
 
         When the attempts are used up the ``count`` events are dropped as
-        ``retry-exhausted`` (False is returned). During shutdown, once a batch has
-        exhausted its retries, later batches get a single attempt so the process can
-        exit. ``on_retry(attempt, retries, delay, problem)`` is told of each retry.
+        ``retry-exhausted`` (False is returned) — unless the failure is an outage
+        (``Retry.outage``): then the batch is kept and retried, every
+        ``policy.outage_delay`` seconds after the first attempts, until it is written or
+        shutdown begins. During shutdown, once a batch has exhausted its retries, later
+        batches get a single attempt so the process can exit. ``on_retry(attempt,
+        retries, delay, problem)`` is told of each retry.
         """
         attempts = policy.attempts
         if self._stopping and self._failing_at_shutdown:
             attempts = 1
-        for i in range(attempts):
+        i = 0
+        outage_since: float | None = None
+        while True:
             try:
                 attempt()
-                return True
             except Retry as failure:
-                if i + 1 >= attempts:
+                keep = failure.outage and not self._stopping
+                if i + 1 >= attempts and not keep:
                     if self._stopping:
                         self._failing_at_shutdown = True
                     self.drops.add(DropReason.RETRY_EXHAUSTED, count,
-                                   f"{what}{failure.problem} after {attempts} attempt(s)")
+                                   f"{what}{failure.problem} after {i + 1} attempt(s)")
                     return False
                 delay = policy.delay(i, failure.after)
+                if keep and outage_since is None and i + 1 >= attempts:
+                    outage_since = self.clock()
+                    self.outages += 1
+                    logger.warning("%s: the store is unreachable (%s); keeping %d buffered "
+                                   "item(s) and retrying every %.0fs until it is back",
+                                   self.owner, failure.problem, self.buffered, delay)
                 if on_retry is not None:
                     on_retry(i + 1, attempts - 1, delay, failure.problem)
                 if self.sleep(delay):
                     self.drops.add(DropReason.RETRY_EXHAUSTED, count,
                                    f"{what}{failure.problem}; shutdown stopped the retries")
                     raise Stop from None
-        return False  # pragma: no cover - attempts >= 1
+                i += 1
+                continue
+            if outage_since is not None:
+                logger.warning("%s: the store is reachable again after %.1fs; writing the "
+                               "backlog", self.owner, self.clock() - outage_since)
+            return True
 
     def _abortable_sleep(self, seconds: float) -> bool:
         return self._abort.wait(seconds)
@@ -348,6 +401,8 @@ class BatchWorker:
         for buffer in self.buffers.values():
             buffer.reset()
         self._lock = threading.Lock()
+        self._room = threading.Condition(self._lock)  # notified when written items leave
+        self._flush_hint = False  # a producer waits for room: write what is there now
         self._wakeup = threading.Event()
         self._abort = threading.Event()
         self._done = threading.Condition(threading.Lock())
@@ -363,8 +418,21 @@ class BatchWorker:
 
     def _after_fork_in_child(self) -> None:
         """The child starts empty with its own thread: the parent still owns (and
-        delivers) what it had buffered."""
+        delivers) what it had buffered. What the child buffers is delivered when it ends,
+        also through multiprocessing (which skips ``atexit``) or a SIGTERM."""
         self._init_runtime()
+        at_child_exit(self)
+
+    def _on_terminate(self, seconds: float) -> None:
+        """SIGTERM in a forked child: deliver what is buffered in ``seconds`` at most, and
+        say what could not be."""
+        held = self.buffered
+        if not held and self._thread is None:
+            return
+        self.shutdown(seconds)
+        if self._thread is not None and self._thread.is_alive():
+            logger.warning("%s: process %d terminated with %d item(s) not delivered",
+                           self.owner, os.getpid(), self.buffered)
 
     def _start(self) -> None:
         with self._start_lock:
@@ -378,7 +446,7 @@ class BatchWorker:
                 or any(len(b) for b in self.buffers.values()))
 
     def _due(self, buffer: Buffer, now: float) -> bool:
-        return (self.realtime or len(buffer) >= buffer.wake_at
+        return (self.realtime or self._flush_hint or len(buffer) >= buffer.wake_at
                 or now - buffer.first_at >= self.max_batch_wait)
 
     def _take(self, buffer: Buffer, now: float, flushing: bool) -> list[Any]:
@@ -459,6 +527,8 @@ class BatchWorker:
                 finally:
                     with self._lock:
                         buffer.release(chunk)
+                        self._flush_hint = False
+                        self._room.notify_all()
 
     def _call_sink(self, hook: Callable[[], None]) -> None:
         try:

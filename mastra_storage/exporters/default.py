@@ -27,6 +27,7 @@ from ..model.signals import MetricRecord
 from ..model.spans import SpanRecord
 from ..storage.base import OBSERVABILITY_DOMAIN
 from ..storage.capabilities import TracingStrategy, resolve_strategy
+from ..storage.failures import classify
 from ..storage.signal_queries import Feature
 from ..tracing.events import (
     FeedbackEvent,
@@ -68,6 +69,22 @@ class _Unsupported(Exception):
     def __init__(self, cause: BaseException) -> None:
         super().__init__(str(cause))
         self.cause = cause
+
+
+class _DataError(Exception):
+    """The store refused what a batch holds (raised through the retry loop)."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+
+
+def _record_id(record: Any) -> str:
+    for attr in ("log_id", "metric_id", "score_id", "feedback_id"):
+        value = getattr(record, attr, None)
+        if value is not None:
+            return str(value)
+    return "?"
 
 
 class _Entry:
@@ -113,8 +130,12 @@ class _Plan:
     creates: dict[Key, SpanRecord] = field(default_factory=dict)
     updates: dict[Key, SpanRecord] = field(default_factory=dict)
     ended: set[Key] = field(default_factory=set)
-    events: int = 0
+    counts: dict[Key, int] = field(default_factory=dict)  # events each write stands for
     metrics: list[MetricRecord] = field(default_factory=list)  # derived from ended spans
+
+    @property
+    def events(self) -> int:
+        return sum(self.counts.values())
 
 
 class DefaultExporter:
@@ -147,6 +168,8 @@ class DefaultExporter:
         clock: Callable[[], float] = time.monotonic,
         prices: PriceTable | str | bool | None = None,
         derived_metrics: bool = True,
+        on_buffer_full: str = "drop",
+        block_timeout_ms: int = 30_000,
     ) -> None:
         self.requested_strategy = TracingStrategy(strategy)  # ValueError names valid ones
         for label, value, low in (("max_batch_size", max_batch_size, 1),
@@ -156,6 +179,13 @@ class DefaultExporter:
                                   ("retry_delay_ms", retry_delay_ms, 0)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{label} must be an integer >= {low}, got {value!r}")
+        if on_buffer_full not in ("drop", "block"):
+            raise ValueError(f"on_buffer_full must be 'drop' or 'block', got {on_buffer_full!r}")
+        if isinstance(block_timeout_ms, bool) or not isinstance(block_timeout_ms, int) or (
+                block_timeout_ms < 0):
+            raise ValueError(f"block_timeout_ms must be an integer >= 0, got "
+                             f"{block_timeout_ms!r}")
+        self.on_buffer_full = on_buffer_full
         self.max_batch_size = max_batch_size
         self.max_batch_wait = max_batch_wait_ms / 1000
         self.max_buffer_size = max_buffer_size
@@ -173,6 +203,8 @@ class DefaultExporter:
         # At interpreter exit: wait for the flush (None = as long as it takes; with storage
         # down, later batches get one attempt each, so this ends).
         self._worker.exit_timeout = None
+        if on_buffer_full == "block":
+            self._worker.block_timeout = block_timeout_ms / 1000
         self._spans = KeyedBuffer(max_buffer_size, _Entry, _merge, _weight)
         self._worker.add_buffer(SPANS, self._spans)
         self._signal_buffers: dict[str, QueueBuffer] = {}
@@ -194,6 +226,7 @@ class DefaultExporter:
         self.unsupported: set[str] = set()
         self._derive = False
         self._created: dict[Key, None] = {}  # rows this exporter wrote and may update
+        self._finished: dict[Key, None] = {}  # ended spans written (a late start is stale)
         self._created_limit = max(100_000, 10 * max_buffer_size)
         # Spans whose row was never created, waiting for their end: (snapshot, events).
         self._held: dict[Key, tuple[SpanRecord, int]] = {}
@@ -303,33 +336,59 @@ class DefaultExporter:
             plan = self._plan(items)
             self._commit(plan)
             if plan.metrics:
-                self._write_signal("metrics", plan.metrics, len(plan.metrics))
+                self._write_signal("metrics", plan.metrics)
             return
-        self._write_signal(buffer, [event.to_record() for event in items], len(items))
+        self._write_signal(buffer, [event.to_record() for event in items])
 
-    def _write_signal(self, signal: str, records: list[Any], count: int) -> None:
-        """One ``batch_create_<signal>`` call, retried; the records are built once, so a
-        retry re-sends the same ids (idempotent)."""
+    # ------------------------------------------------------------------ writing
+    def _attempt(self, call: Callable[[], None]) -> Callable[[], None]:
+        """``call`` with its failure sorted: an outage is retried until the store is back,
+        a refused batch is split (:class:`_DataError`), an unimplemented operation is not
+        retried, anything else gets the bounded retry schedule."""
+
+        def attempt() -> None:
+            try:
+                call()
+            except Exception as exc:
+                verdict = classify(exc)
+                problem = f"{type(exc).__name__}: {_short(exc)}"
+                if verdict == "unsupported":
+                    raise _Unsupported(exc) from exc
+                if verdict == "data":
+                    raise _DataError(problem) from exc
+                raise Retry(problem, outage=verdict == "unavailable") from exc
+
+        return attempt
+
+    def _write_signal(self, signal: str, records: list[Any]) -> None:
+        """``batch_create_<signal>`` of ``records``, retried; the records are built once,
+        so a retry re-sends the same ids (idempotent). A batch the store refuses is split
+        until the bad records are found; the good ones are written."""
         if signal in self.unsupported:
-            self.drops.add(DropReason.UNSUPPORTED_STORAGE, count)
+            self.drops.add(DropReason.UNSUPPORTED_STORAGE, len(records))
             return
         store = self.store
         assert store is not None
         call = getattr(store, _STORE_CALL[signal])
-
-        def attempt() -> None:
-            try:
-                call(records)
-            except NotImplementedError as exc:
-                raise _Unsupported(exc) from exc
-            except Exception as exc:
-                raise Retry(f"{type(exc).__name__}: {_short(exc)}") from exc
-
         try:
-            self._worker.retry(attempt, self.retry_policy, count=count, what=f"{signal}: ",
-                               on_retry=self._log_retry)
+            self._worker.retry(self._attempt(lambda: call(records)), self.retry_policy,
+                               count=len(records), what=f"{signal}: ", on_retry=self._log_retry)
         except _Unsupported as exc:
-            self._mark_unsupported(signal, exc.cause, count)
+            self._mark_unsupported(signal, exc.cause, len(records))
+        except _DataError as exc:
+            if len(records) == 1:
+                record = records[0]
+                self._invalid(1, f"{signal} {_record_id(record)} (trace "
+                                 f"{record.trace_id or '-'})", exc.problem)
+                return
+            half = len(records) // 2
+            self._write_signal(signal, records[:half])
+            self._write_signal(signal, records[half:])
+
+    def _invalid(self, count: int, what: str, problem: str) -> None:
+        logger.warning("%s: the store refused %s: %s; dropped (counted as %s)", self.name,
+                       what, problem, DropReason.INVALID)
+        self.drops.add(DropReason.INVALID, count, f"{what}: {problem}")
 
     def _mark_unsupported(self, signal: str, cause: BaseException, count: int) -> None:
         self.unsupported.add(signal)
@@ -344,7 +403,7 @@ class DefaultExporter:
         if not self._held:
             return
         plan = _Plan(creates={k: span for k, (span, _) in self._held.items()},
-                     events=sum(n for _, n in self._held.values()))
+                     counts={k: n for k, (_, n) in self._held.items()})
         self._held.clear()
         self._commit(plan)
 
@@ -355,15 +414,20 @@ class DefaultExporter:
         """Decide create (upsert) or update per span."""
         plan = _Plan()
         creates, updates, created, held = plan.creates, plan.updates, self._created, self._held
+        counts = plan.counts
         for key, entry in entries:
             self.stats.events += entry.events
             event = entry.event
             if event.filtered:  # a span output processor dropped it
                 continue
+            if event.type is _STARTED and (key in created or key in self._finished):
+                # A start that arrives after a newer snapshot of its span was written (a
+                # replay, a bridge, a fork): the row already holds more; keep it.
+                continue
             span = event.span  # processors run here, on the worker thread
             if entry.created or entry.ended or key in created:
                 # Events held earlier for this span are written (or lost) with this one.
-                plan.events += entry.events + held.pop(key, (span, 0))[1]
+                counts[key] = entry.events + held.pop(key, (span, 0))[1]
             if entry.ended:
                 plan.ended.add(key)
                 if self._derive:
@@ -390,48 +454,69 @@ class DefaultExporter:
         updates = list(plan.updates.values())
         if not creates and not updates:
             return
-        done: list[str] = []  # the calls that already succeeded (a retry skips them)
-
-        def attempt() -> None:
-            try:
-                if creates and "create" not in done:
-                    store.batch_create_spans(creates)
-                    self.stats.write_calls += 1
-                    done.append("create")
-                if updates:
-                    store.batch_update_spans(updates)
-                    self.stats.write_calls += 1
-            except NotImplementedError as exc:
-                raise _Unsupported(exc) from exc
-            except Exception as exc:
-                raise Retry(f"{type(exc).__name__}: {_short(exc)}") from exc
-
         if SPANS in self.unsupported:
             self.drops.add(DropReason.UNSUPPORTED_STORAGE, plan.events)
             return
+        done: list[str] = []  # the calls that already succeeded (a retry skips them)
+
+        def call() -> None:
+            if creates and "create" not in done:
+                store.batch_create_spans(creates)
+                self.stats.write_calls += 1
+                done.append("create")
+            if updates:
+                store.batch_update_spans(updates)
+                self.stats.write_calls += 1
+
         try:
-            written = self._worker.retry(attempt, self.retry_policy, count=plan.events,
-                                         what="", on_retry=self._log_retry)
+            written = self._worker.retry(self._attempt(call), self.retry_policy,
+                                         count=plan.events, what="", on_retry=self._log_retry)
         except _Unsupported as exc:
             self._mark_unsupported(SPANS, exc.cause, plan.events)
             written = False
+        except _DataError as exc:
+            self._isolate(plan, exc.problem)
+            return
         if not written:
             for key in plan.ended:
                 self._created.pop(key, None)
             return
+        self._committed(plan, len(creates), len(updates))
+
+    def _isolate(self, plan: _Plan, problem: str) -> None:
+        """The store refused the batch for what it holds: write each half on its own, down
+        to the span it can't take (dropped as ``invalid``), so the good ones are kept."""
+        keys = list(dict.fromkeys([*plan.creates, *plan.updates]))
+        if len(keys) == 1:
+            (key,) = keys
+            self._invalid(plan.counts.get(key, 1), f"span {key[1]} of trace {key[0]}", problem)
+            self._created.pop(key, None)
+            return
+        half = len(keys) // 2
+        for part in (keys[:half], keys[half:]):
+            chosen = set(part)
+            self._commit(_Plan(
+                creates={k: v for k, v in plan.creates.items() if k in chosen},
+                updates={k: v for k, v in plan.updates.items() if k in chosen},
+                ended={k for k in plan.ended if k in chosen},
+                counts={k: v for k, v in plan.counts.items() if k in chosen}))
+
+    def _committed(self, plan: _Plan, creates: int, updates: int) -> None:
         self.stats.batches += 1
-        self.stats.rows_created += len(creates)
-        self.stats.rows_updated += len(updates)
-        created = self._created
+        self.stats.rows_created += creates
+        self.stats.rows_updated += updates
+        created, finished = self._created, self._finished
         for key in plan.creates:
             if key not in plan.ended:
                 created[key] = None
         for key in plan.ended:
             created.pop(key, None)
-        if len(created) > self._created_limit:
-            # Forget the oldest open spans: a later end for one of them is upserted whole.
-            for key in list(created)[: len(created) - self._created_limit]:
-                del created[key]
+            finished[key] = None
+        for table in (created, finished):
+            if len(table) > self._created_limit:
+                # Forget the oldest: a later end of an open one is upserted whole.
+                for key in list(table)[: len(table) - self._created_limit]:
+                    del table[key]
 
     def _log_retry(self, attempt: int, retries: int, delay: float, problem: str) -> None:
         self.stats.retries += 1
@@ -442,6 +527,7 @@ class DefaultExporter:
     def _after_fork_in_child(self) -> None:
         """The child starts empty: the parent still owns (and writes) what it buffered."""
         self._created = {}
+        self._finished = {}
         self._held = {}
         self.drops.reset()
         self.stats = ExporterStats()

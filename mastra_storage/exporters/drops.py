@@ -23,6 +23,7 @@ class DropReason(str, Enum):
     UNSUPPORTED_STORAGE = "unsupported-storage"
     AFTER_SHUTDOWN = "after-shutdown"
     INTERNAL_ERROR = "internal-error"  # a bug in this library: logged with its traceback
+    INVALID = "invalid"  # a record the store refuses (logged with its ids and the reason)
     # CloudExporter only
     AUTH_COOLDOWN = "auth-cooldown"
     REJECTED = "rejected"

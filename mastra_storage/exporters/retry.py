@@ -16,12 +16,17 @@ from email.utils import parsedate_to_datetime
 
 
 class Retry(Exception):
-    """Raised by an attempt that failed in a way worth trying again."""
+    """Raised by an attempt that failed in a way worth trying again.
 
-    def __init__(self, problem: str, after: float | None = None) -> None:
+    ``outage``: the destination is unreachable (not refusing this batch): the batch is
+    kept and retried for as long as it takes, except during shutdown.
+    """
+
+    def __init__(self, problem: str, after: float | None = None, outage: bool = False) -> None:
         super().__init__(problem)
         self.problem = problem
         self.after = after  # a server's hint, in seconds
+        self.outage = outage
 
 
 @dataclass(frozen=True)
@@ -31,10 +36,15 @@ class RetryPolicy:
     cap: float = math.inf  # longest computed wait
     jitter: float = 0.0  # each wait is scaled by uniform(1 - jitter, 1 + jitter)
     hint_cap: float = math.inf  # longest wait a server's hint may ask for
+    # During an outage, once ``attempts`` are used up, every later wait is this long.
+    outage_delay: float = 5.0
     rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
 
     def delay(self, attempt: int, hint: float | None = None) -> float:
-        """Seconds to wait after failed attempt number ``attempt`` (0-based)."""
+        """Seconds to wait after failed attempt number ``attempt`` (0-based); past the
+        policy's attempts (an outage), :attr:`outage_delay`."""
+        if attempt + 1 >= self.attempts and hint is None:
+            return self.outage_delay
         if hint is not None:
             return min(max(hint, 0.0), self.hint_cap)
         wait: float = min(self.cap, self.base * (2 ** attempt))

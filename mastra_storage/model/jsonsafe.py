@@ -317,6 +317,33 @@ def loads(value: Any) -> Any:
     return value
 
 
+def as_text(value: Any) -> str | None:
+    """A value for a text column (a name, an id, an entity or context field): text as it
+    is, ``None`` as NULL, booleans as ``true``/``false``, numbers and enums as they print,
+    bytes as ``<bytes:N>``, anything else as ``str()`` (``repr`` if that fails, a marker
+    if both do). Cheap when given text, which is what it nearly always is."""
+    if value is None or type(value) is str:
+        return value  # type: ignore[no-any-return]
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Enum):
+        return as_text(value.value)
+    if isinstance(value, int):
+        converted = _int(value)
+        return converted if isinstance(converted, str) else str(converted)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return f"<bytes:{len(value)}>"
+    try:
+        text = str(value)
+        if isinstance(text, str):
+            return text
+    except Exception:
+        pass
+    return _safe_repr(value)
+
+
 def clean_text(value: str | None) -> str | None:
     """Text columns get the same NUL/surrogate rule as JSON strings."""
     return _clean_str(value) if value is not None else None
@@ -328,6 +355,6 @@ def has_orjson() -> bool:
 
 __all__ = [
     "BAD_CHARS", "CIRCULAR", "DEFAULT_MAX_BYTES", "MAX_DEPTH", "MAX_DEPTH_MARKER",
-    "clean_text", "dumps", "encode", "encode_object", "has_orjson", "loads", "to_jsonable",
-    "truncation_marker",
+    "as_text", "clean_text", "dumps", "encode", "encode_object", "has_orjson", "loads",
+    "to_jsonable", "truncation_marker",
 ]

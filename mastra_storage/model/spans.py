@@ -10,7 +10,7 @@ can filter on. Adding a column is one line here.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Literal
 

@@ -13,7 +13,8 @@ from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ..model.spans import INHERITED_ATTRS, RECORD_ATTRS, SETTABLE_ATTRS, SpanRecord
+from ..model.jsonsafe import as_text
+from ..model.spans import COLUMNS, INHERITED_ATTRS, RECORD_ATTRS, SETTABLE_ATTRS, SpanRecord
 from ..model.time import utc_now
 from .context import current_span_var
 from .events import TracingEventType
@@ -34,12 +35,43 @@ def error_info(exc: BaseException) -> dict[str, Any]:
     JavaScript ``Error.stack``): reading source files for every failed span cost 35 µs to
     over 1 ms on the app's thread, and the file/line pair is what locates the failure.
     """
-    frames = traceback.StackSummary.extract(traceback.walk_tb(exc.__traceback__),
-                                            lookup_lines=False)
-    lines = ["Traceback (most recent call last):\n"]
-    lines += [f'  File "{f.filename}", line {f.lineno}, in {f.name}\n' for f in frames]
-    lines += traceback.format_exception_only(type(exc), exc)
-    return {"message": str(exc), "name": type(exc).__name__, "stack": "".join(lines)}
+    name = type(exc).__name__
+    try:
+        message = str(exc)
+    except Exception:  # the app's exception can't render itself: record that instead
+        message = f"<unrepresentable {name}>"
+    try:
+        frames = traceback.StackSummary.extract(traceback.walk_tb(exc.__traceback__),
+                                                lookup_lines=False)
+        lines = ["Traceback (most recent call last):\n"]
+        lines += [f'  File "{f.filename}", line {f.lineno}, in {f.name}\n' for f in frames]
+    except Exception:
+        lines = []
+    lines.append(f"{name}: {message}\n" if message else f"{name}\n")
+    return {"message": message, "name": name, "stack": "".join(lines)}
+
+
+_TEXT_ATTRS = frozenset(c.attr for c in COLUMNS if c.kind == "text")
+
+
+def normalise_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` with text columns as text and tags as a list of text (see ``as_text``)."""
+    out = fields
+    for attr, value in fields.items():
+        if attr in _TEXT_ATTRS and value is not None and type(value) is not str:
+            out = dict(out) if out is fields else out
+            out[attr] = as_text(value)
+        elif attr == "tags" and value is not None:
+            out = dict(out) if out is fields else out
+            out[attr] = normalise_tags(value)
+    return out
+
+
+def normalise_tags(tags: Any) -> list[str]:
+    """Tags are a list of text: a single value becomes a one-tag list."""
+    if isinstance(tags, str) or not isinstance(tags, (list, tuple, set, frozenset)):
+        return [as_text(tags) or ""]
+    return [t if type(t) is str else (as_text(t) or "") for t in tags]
 
 
 def _merge(current: Any, new: Any) -> Any:
@@ -137,6 +169,7 @@ class Span:
         unknown = set(fields) - SETTABLE_ATTRS
         if unknown:
             raise TypeError(f"cannot update span field(s): {', '.join(sorted(unknown))}")
+        fields = normalise_fields(fields)
         with self._lock:
             if self._ended:
                 return
@@ -225,10 +258,14 @@ class Span:
             except ValueError:  # exited in another context (e.g. a different task)
                 current_span_var.set(None)
             self._token = None
-        if exc is not None:
-            self.error(exc)
-        else:
-            self.end()
+        # Whatever happens here, the app's own exception (if any) goes on unchanged.
+        try:
+            if exc is not None:
+                self.error(exc)
+            else:
+                self.end()
+        except Exception:
+            self._tracer._failed("span:exit")
 
     def __repr__(self) -> str:
         return f"<Span {self.name!r} trace={self.trace_id} span={self.span_id}>"

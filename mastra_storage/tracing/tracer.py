@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..model.jsonsafe import as_text
 from ..model.spans import CORRELATION_ATTRS, SETTABLE_ATTRS, SpanRecord
 from ..model.time import utc_now
 from .context import current_span_var
@@ -23,7 +24,7 @@ from .events import (
     TracingEventType,
 )
 from .ids import new_trace_id
-from .span import Span, child_record
+from .span import Span, child_record, normalise_fields, normalise_tags
 from .span_types import ENTITY_TYPE_FOR_SPAN_TYPE, EntityType, SpanType
 
 if TYPE_CHECKING:
@@ -84,7 +85,17 @@ class Tracer:
             unknown = set(extra) - SETTABLE_ATTRS
             if unknown:
                 raise TypeError(f"unknown span field(s): {', '.join(sorted(unknown))}")
-        span_type = type.value if isinstance(type, SpanType) else str(type)
+            extra = normalise_fields(extra)
+        # Text columns get text whatever the app passed (a store would refuse the row).
+        if name.__class__ is not str:  # (``type`` is the span type parameter here)
+            name = as_text(name) or ""
+        span_type = type.value if isinstance(type, SpanType) else (as_text(type) or "generic")
+        if entity_id is not None and entity_id.__class__ is not str:
+            entity_id = as_text(entity_id)
+        if entity_name is not None and entity_name.__class__ is not str:
+            entity_name = as_text(entity_name)
+        if tags is not None:
+            tags = normalise_tags(tags)
         if parent is None and not new_trace:
             parent = current_span_var.get()
         parent_rec = parent._record if parent is not None else None

@@ -107,12 +107,16 @@ class LocalServer:
                          "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync")
         if init.returncode != 0:
             raise Unavailable(f"initdb failed: {init.stderr.strip() or init.stdout.strip()}")
-        opts = " ".join([
-            f"-p {self.port}", "-c listen_addresses=127.0.0.1",
-            f"-c unix_socket_directories={self.root}",
-            "-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off",
-            "-c max_connections=200", "-c shared_buffers=128MB", "-c timezone=UTC",
-        ])
+        settings = {
+            "port": str(self.port), "listen_addresses": "127.0.0.1",
+            "unix_socket_directories": str(self.root), "fsync": "off",
+            "synchronous_commit": "off", "full_page_writes": "off",
+            "max_connections": "200", "shared_buffers": "128MB", "timezone": "UTC",
+        }
+        opts = " ".join(f"-c {k}={v}" for k, v in settings.items())
+        # The settings also go in the cluster's own config, so resume() starts it alike.
+        with open(self.datadir / "postgresql.auto.conf", "a", encoding="utf-8") as conf:
+            conf.write("".join(f"{k} = '{v}'\n" for k, v in settings.items()))
         started = self._run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-w",
                             "-t", str(START_TIMEOUT_S), "-l", str(self.root / "server.log"),
                             "-o", opts, "start")
@@ -127,6 +131,18 @@ class LocalServer:
                       "-w", "stop")
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
+
+    def pause(self) -> None:
+        """Stop the server, keeping its data (an outage); ``resume()`` brings it back."""
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w",
+                  "stop")
+
+    def resume(self) -> None:
+        started = self._run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-w",
+                            "-t", str(START_TIMEOUT_S), "-l", str(self.root / "server.log"),
+                            "start")
+        if started.returncode != 0:
+            raise RuntimeError(f"pg_ctl start failed: {started.stderr.strip()}")
 
 
 def start_local_server() -> LocalServer:

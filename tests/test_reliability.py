@@ -1,0 +1,331 @@
+"""Nothing lost: what the app emitted is in the store afterwards, or counted with its reason.
+
+Each test reproduces a way spans used to be lost and checks they are now stored — on
+real backends: SQLite files, a PostgreSQL server stopped and restarted for real, real
+child processes. Faults that a real store won't produce on demand are injected by
+wrapping a real store.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mastra_storage import DefaultExporter, Observability, ObservabilityConfig, SpanType
+from mastra_storage.storage import TracesFilter, create_store
+
+from . import mp_work
+from .backends import skip_unless_required
+
+
+def count(store: Any, service: str | None = None) -> int:
+    page = store.list_traces(TracesFilter(service_name=service) if service else None, 0, 1)
+    return int(page.total)
+
+
+# ---------------------------------------------------------------------------- the door
+
+class Unprintable:
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+    __str__ = __repr__
+
+
+class BadMapping(dict):  # type: ignore[type-arg]
+    def items(self) -> Any:
+        raise RuntimeError("no items")
+
+
+def deep(levels: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+POISON: dict[str, dict[str, Any]] = {
+    "int name": {"name": 42},
+    "bytes name": {"name": b"\x00\xff"},
+    "object name": {"name": Unprintable()},
+    "None name": {"name": None},
+    "int user id": {"user_id": 12345},
+    "10,000 levels": {"input": deep(10_000)},
+    "unprintable value": {"input": {"x": Unprintable()}},
+    "unprintable key": {"metadata": {Unprintable(): 1}},
+    "mapping without items": {"attributes": BadMapping(a=1)},
+    "5,000-digit int": {"output": {"n": 10**5000}},
+}
+
+
+@pytest.mark.parametrize("case", list(POISON))
+def test_awkward_values_are_stored_not_dropped(backend, store, observe, case):
+    if backend.name not in ("sqlite", "postgres", "memory"):
+        pytest.skip("the door is the same for every backend: checked on three")
+    fields = dict(POISON[case])
+    name = fields.pop("name", "poison")
+    obs = observe(DefaultExporter(), storage=store, service_name=f"door-{case}")
+    tracer = obs.get_default_instance()
+    with tracer.start_span("root", new_trace=True) as root:
+        for i in range(5):
+            root.child(f"good-{i}").end()
+        root.child(name, **fields).end()
+    assert obs.flush(30)
+    exporter = obs.exporters[0]
+    assert exporter.drops.total == 0, exporter.drops.snapshot()
+    trace = store.get_trace(root.trace_id)
+    assert trace is not None and len(trace.spans) == 7
+
+
+class Refuses:
+    """A real store that refuses (as a constraint violation would) any batch holding a
+    span whose name is ``poison`` — the way a database refuses a bad row."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.provider = inner.provider
+        self.calls = 0
+
+    def get_store(self, domain: str) -> Any:
+        return self
+
+    def batch_create_spans(self, records: Any) -> None:
+        self.calls += 1
+        if any(r.name == "poison" for r in records):
+            raise sqlite3.IntegrityError("CHECK constraint failed: poison")
+        self.inner.batch_create_spans(records)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_one_refused_span_among_999_good_ones_is_isolated(tmp_path, observe, caplog):
+    real = create_store(f"sqlite:///{tmp_path / 'iso.db'}")
+    store = Refuses(real)
+    drops: list[tuple[str, int]] = []
+    exporter = DefaultExporter(strategy="insert-only", max_batch_wait_ms=60_000,
+                               on_drop=lambda reason, n: drops.append((reason, n)))
+    delays: list[float] = []
+    exporter.sleep = delays.append
+    obs = observe(exporter, storage=store)
+    tracer = obs.get_default_instance()
+    caplog.set_level(logging.WARNING, logger="mastra_storage.exporters")
+    spans = []
+    for i in range(1000):
+        with tracer.start_span("poison" if i == 500 else f"good-{i}", new_trace=True) as s:
+            spans.append(s)
+    assert obs.flush(30)
+    assert count(real) == 999  # all the good ones, on that same flush
+    assert exporter.drops.snapshot() == {"invalid": 1} and drops == [("invalid", 1)]
+    assert delays == []  # a refused batch is split, not retried
+    bad = spans[500]
+    message = next(r.getMessage() for r in caplog.records if "refused" in r.getMessage())
+    assert bad.trace_id in message and bad.span_id in message and "poison" in message
+    assert store.calls <= 2 * 10 + 1  # a binary search, not one call per span
+
+
+# ---------------------------------------------------------------------------- outages
+
+def test_a_postgres_outage_loses_nothing(observe):
+    """500 spans/s with default settings while the server is stopped for 10 s."""
+    pytest.importorskip("psycopg")
+    from .backends.postgres import start_local_server
+
+    try:
+        server = start_local_server()
+    except Exception as exc:  # noqa: BLE001 - the reason is the message
+        skip_unless_required(f"no local PostgreSQL: {exc}", "postgres")
+        return
+    try:
+        store = create_store(server.url, auto_migrate=True)
+        exporter = DefaultExporter()
+        obs = observe(exporter, storage=store, service_name="outage")
+        tracer = obs.get_default_instance()
+        emitted = 0
+        start = time.monotonic()
+        paused = resumed = False
+        while time.monotonic() - start < 14.0:
+            elapsed = time.monotonic() - start
+            if not paused and elapsed >= 2.0:
+                server.pause()
+                paused = True
+            if paused and not resumed and elapsed >= 12.0:
+                server.resume()
+                resumed = True
+            # 50 spans every 100 ms: 500 spans/s
+            for _ in range(50):
+                with tracer.start_span("work", new_trace=True):
+                    pass
+                emitted += 1
+            time.sleep(max(0.0, start + emitted / 500 - time.monotonic()))
+        assert obs.flush(60)
+        assert exporter.drops.total == 0, exporter.drops.snapshot()
+        assert count(store, "outage") == emitted
+        assert exporter._worker.outages >= 1
+        store.close()
+    finally:
+        server.stop()
+
+
+def test_a_store_that_stays_unreachable_drops_only_at_the_bound(tmp_path, observe):
+    from .helpers import FaultyStore
+
+    real = create_store(f"sqlite:///{tmp_path / 'down.db'}")
+    faulty = FaultyStore(real)
+    faulty.fail_forever(outage=True)
+    exporter = DefaultExporter(strategy="insert-only", max_batch_size=10, max_buffer_size=50,
+                               max_batch_wait_ms=0)
+    delays: list[float] = []
+    exporter.sleep = delays.append
+    obs = observe(exporter, storage=faulty)
+    tracer = obs.get_default_instance()
+    for i in range(200):
+        tracer.start_span(f"s{i}", new_trace=True).end()
+    assert not obs.flush(0.5)  # it holds on; the flush can't complete while it's down
+    assert set(exporter.drops.snapshot()) == {"buffer-full"}
+    assert exporter.drops.snapshot()["buffer-full"] == 200 - exporter.buffered
+    assert exporter.buffered <= 50 and len(delays) > 4 and delays[4:] == [5.0] * len(
+        delays[4:])
+    faulty.fail_forever(False)
+    assert obs.flush(30)  # back: the backlog is written, oldest first
+    assert count(real) == 200 - exporter.drops.snapshot()["buffer-full"]
+
+
+# ---------------------------------------------------------------------------- bursts
+
+def test_blocking_mode_absorbs_a_burst_larger_than_the_buffer(tmp_path, observe):
+    store = create_store(f"sqlite:///{tmp_path / 'burst.db'}")
+    exporter = DefaultExporter(strategy="insert-only", on_buffer_full="block")
+    obs = observe(exporter, storage=store)
+    tracer = obs.get_default_instance()
+    for i in range(20_000):
+        with tracer.start_span(f"s{i}", new_trace=True):
+            pass
+    assert obs.flush(60)
+    assert exporter.drops.total == 0 and count(store) == 20_000
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(ValueError, match="on_buffer_full"):
+        DefaultExporter(on_buffer_full="wait")
+    with pytest.raises(ValueError, match="block_timeout_ms"):
+        DefaultExporter(block_timeout_ms=-1)
+
+
+# ---------------------------------------------------------------------------- processes
+
+def _url(tmp_path: Path, name: str) -> str:
+    return f"sqlite:///{tmp_path / name}"
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_pool_workers_store_everything(tmp_path, observe, method):
+    if method not in multiprocessing.get_all_start_methods():
+        pytest.skip(f"no {method} start method here")
+    url = _url(tmp_path, f"pool-{method}.db")
+    store = create_store(url)
+    obs = observe(DefaultExporter(), storage=store, service_name="mp")
+    mp_work.install(obs)
+    ctx = multiprocessing.get_context(method)
+    with ctx.Pool(4) as pool:
+        assert sorted(pool.map(mp_work.task, [(url, i) for i in range(600)])) == list(
+            range(600))
+        pool.close()
+        pool.join()
+    assert obs.flush(30)
+    assert count(store, "mp") == 600
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_a_process_stores_everything(tmp_path, observe, method):
+    if method not in multiprocessing.get_all_start_methods():
+        pytest.skip(f"no {method} start method here")
+    url = _url(tmp_path, f"proc-{method}.db")
+    store = create_store(url)
+    obs = observe(DefaultExporter(), storage=store, service_name="mp")
+    mp_work.install(obs)
+    child = multiprocessing.get_context(method).Process(target=mp_work.tasks, args=(url, 100))
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0
+    assert count(store, "mp") == 100
+
+
+TERMINATED_POOL = """
+import multiprocessing, sys
+from tests import mp_work
+from mastra_storage import DefaultExporter, Observability, ObservabilityConfig
+from mastra_storage.storage import TracesFilter, create_store
+url = sys.argv[1]
+store = create_store(url)
+obs = Observability(storage=store, configs={"default": ObservabilityConfig(
+    service_name="mp", exporters=[DefaultExporter()])})
+mp_work.install(obs)
+with multiprocessing.get_context("fork").Pool(2) as pool:  # __exit__ terminates the workers
+    pool.map(mp_work.task, [(url, i) for i in range(100)])
+print(store.list_traces(TracesFilter(service_name="mp"), 0, 1).total)
+"""
+
+
+def test_a_terminated_pool_flushes_or_says_what_it_lost(tmp_path):
+    """``with Pool() as pool`` kills its workers with SIGTERM: each flushes what it holds
+    (for at most 2 s) and, if that was not enough, logs what it could not deliver."""
+    import subprocess
+    import sys
+
+    url = _url(tmp_path, "terminated.db")
+    done = subprocess.run([sys.executable, "-c", TERMINATED_POOL, url], capture_output=True,
+                          text=True, timeout=120, cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr
+    stored = int(done.stdout.strip().splitlines()[-1])
+    lost = sum(int(line.split(" terminated with ")[1].split()[0])
+               for line in done.stderr.splitlines() if "not delivered" in line)
+    assert stored + lost == 100, (stored, done.stderr)
+
+
+def test_a_span_started_before_fork_and_ended_in_the_child_is_stored_ended(
+        tmp_path, observe):
+    store = create_store(_url(tmp_path, "forkspan.db"))
+    obs = observe(DefaultExporter(), storage=store, service_name="fork")
+    tracer = obs.get_default_instance()
+    span = tracer.start_span("crosses-fork", type=SpanType.AGENT_RUN, new_trace=True)
+    assert obs.flush(10)  # the parent wrote its start
+    child = multiprocessing.get_context("fork").Process(target=mp_work.end_span, args=(span,))
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0
+    row = store.get_span(span.trace_id, span.span_id)
+    assert row is not None and row.ended_at is not None
+    assert row.output == {"ended": "in the child"}
+
+
+# ---------------------------------------------------------------------------- the caller
+
+class CannotRender(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("cannot render")
+
+
+def test_an_exception_that_cannot_render_reaches_the_app_unchanged(observe):
+    from mastra_storage.storage import InMemoryStore
+
+    store = InMemoryStore()
+    obs = observe(DefaultExporter(), storage=store)
+    tracer = obs.get_default_instance()
+    with pytest.raises(CannotRender):
+        with tracer.start_span("fails", new_trace=True) as span:
+            raise CannotRender()
+    other = tracer.start_span("recorded", new_trace=True)
+    other.error(CannotRender())
+    assert obs.flush(10)
+    for s in (span, other):
+        row = store.get_span(s.trace_id, s.span_id)
+        assert row is not None and row.ended_at is not None
+        assert row.error["name"] == "CannotRender"
+        assert row.error["message"] == "<unrepresentable CannotRender>"
