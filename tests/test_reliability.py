@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from mastra_storage import DefaultExporter, Observability, ObservabilityConfig, SpanType
+from mastra_storage import DefaultExporter, SpanType
 from mastra_storage.storage import TracesFilter, create_store
 
 from . import mp_work
@@ -139,7 +139,7 @@ def test_a_postgres_outage_loses_nothing(observe):
 
     try:
         server = start_local_server()
-    except Exception as exc:  # noqa: BLE001 - the reason is the message
+    except Exception as exc:
         skip_unless_required(f"no local PostgreSQL: {exc}", "postgres")
         return
     try:

@@ -323,7 +323,7 @@ def as_text(value: Any) -> str | None:
     bytes as ``<bytes:N>``, anything else as ``str()`` (``repr`` if that fails, a marker
     if both do). Cheap when given text, which is what it nearly always is."""
     if value is None or type(value) is str:
-        return value  # type: ignore[no-any-return]
+        return value
     if isinstance(value, str):
         return str.__str__(value)
     if isinstance(value, bool):
