@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import MissingDriverError, UnsupportedStrategyError
-from .exporters.default import DefaultExporter
+from .exporters.default import DefaultExporter, MastraStorageExporter
 from .exporters.drops import DropReason
 from .observability import Observability, ObservabilityConfig
 from .processors.sensitive_data import SensitiveDataFilter
@@ -20,15 +20,17 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> Any:
-    if name == "CloudExporter":  # httpx is imported only when the collector is used
-        from .exporters.cloud import CloudExporter
+    if name in ("CloudExporter", "MastraPlatformExporter"):
+        # httpx is imported only when the collector is used
+        from .exporters import cloud
 
-        return CloudExporter
+        return getattr(cloud, name)
     raise AttributeError(name)
 
 
 __all__ = [
-    "CloudExporter", "DefaultExporter", "DropReason", "MissingDriverError", "Observability",
-    "ObservabilityConfig", "SensitiveDataFilter", "Span", "SpanType", "Tracer",
-    "TracingStrategy", "UnsupportedStrategyError", "__version__", "create_store",
+    "CloudExporter", "DefaultExporter", "DropReason", "MastraPlatformExporter",
+    "MastraStorageExporter", "MissingDriverError", "Observability", "ObservabilityConfig",
+    "SensitiveDataFilter", "Span", "SpanType", "Tracer", "TracingStrategy",
+    "UnsupportedStrategyError", "__version__", "create_store",
 ]

@@ -5,16 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from .base import Exporter
-from .default import DefaultExporter
+from .default import DefaultExporter, MastraStorageExporter
 from .drops import DropReason
 
 
 def __getattr__(name: str) -> Any:
-    if name == "CloudExporter":
-        from .cloud import CloudExporter
+    if name in ("CloudExporter", "MastraPlatformExporter"):
+        from . import cloud
 
-        return CloudExporter
+        return getattr(cloud, name)
     raise AttributeError(name)
 
 
-__all__ = ["CloudExporter", "DefaultExporter", "DropReason", "Exporter"]
+__all__ = ["CloudExporter", "DefaultExporter", "DropReason", "Exporter",
+           "MastraPlatformExporter", "MastraStorageExporter"]

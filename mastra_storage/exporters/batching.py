@@ -124,6 +124,13 @@ class KeyedBuffer:
         self.dupes = sum(1 for key in self.pending if key in self.inflight)
         return batch
 
+    def clear_pending(self) -> int:
+        """Forget what is pending (not what is being written); returns its weight."""
+        lost = self.weight(list(self.pending.items()))
+        self.pending = {}
+        self.dupes = 0  # no pending key left to also be in flight
+        return lost
+
     def release(self, chunk: Sequence[tuple[Hashable, Any]]) -> None:
         inflight, pending = self.inflight, self.pending
         for key, _ in chunk:
@@ -171,6 +178,10 @@ class QueueBuffer:
 
     def release(self, chunk: Sequence[Any]) -> None:
         pass
+
+    def clear_pending(self) -> int:
+        lost, self.pending = len(self.pending), []
+        return lost
 
     def weight(self, items: Sequence[Any]) -> int:
         return len(items)
@@ -289,6 +300,12 @@ class BatchWorker:
                 if remaining <= 0 or self._closed:
                     return -1
                 self._room.wait(remaining)
+
+    def discard_pending(self) -> int:
+        """Empty every buffer's pending items (not those being written); returns how many
+        events they stood for. For a sink that must stop sending altogether."""
+        with self._lock:
+            return sum(buffer.clear_pending() for buffer in self.buffers.values())
 
     @property
     def buffered(self) -> int:

@@ -83,6 +83,15 @@ _SIGNAL_OF: dict[type, Signal] = {
 }
 _JSON_NAMES = tuple(c.name for c in COLUMNS if c.kind == "json")
 _RETRYABLE_STATUS = frozenset({408, 429})
+# The platform's flow control (quota): a 402, or this header saying "disabled" on any
+# answer, pauses every signal; the optional retry header says for how long.
+QUOTA_STATUS = 402
+STATUS_HEADER = "x-mastra-observability"
+RETRY_HEADER = "x-mastra-observability-retry-after"
+CAPABILITIES_HEADER = "x-mastra-observability-capabilities"
+CAPABILITIES = "quota-pause-v1"
+DEFAULT_PAUSE_SECONDS = 300
+MAX_PAUSE_SECONDS = 2_147_483
 _AUTH_STATUS = frozenset({401, 403})
 _LOG_LEVELS = {
     "debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
@@ -100,10 +109,13 @@ class CloudExporterStats:
     retries: int = 0
     auth_failures: int = 0
     gzipped: int = 0  # requests sent with Content-Encoding: gzip
+    quota_pauses: int = 0  # times the platform paused uploads
+    probes: int = 0  # requests asking whether a pause is over
 
 
-class CloudExporter:
+class MastraPlatformExporter:
     """Sends every signal to a Mastra-compatible collector; a no-op without a token.
+    ``CloudExporter`` is the same class under Mastra's older name.
 
     Configuration (argument, else environment, else default):
 
@@ -126,7 +138,7 @@ class CloudExporter:
     ``_auth_cooldown_base`` / ``_auth_cooldown_max`` (seconds).
     """
 
-    name = "cloud-exporter"
+    name = "mastra-platform-exporter"
 
     def __init__(
         self,
@@ -208,6 +220,10 @@ class CloudExporter:
         # Authentication cooldown (a deadline on ``clock``; 0 = none).
         self.auth_failures = 0
         self.auth_cooldown_until = 0.0
+        # Quota pause (the platform's flow control): paused until a probe at probe_at says
+        # otherwise.
+        self.quota_paused = False
+        self.probe_at = 0.0
         self._client: httpx.Client | None = None
         self._worker = BatchWorker(self.name, self, self.drops, max_batch_size=max_batch_size,
                                    max_batch_wait=self.max_batch_wait,
@@ -252,8 +268,12 @@ class CloudExporter:
         if self._worker.closed:
             self.drops.add(DropReason.AFTER_SHUTDOWN)
             return
-        if self.clock() < self.auth_cooldown_until:
+        now = self.clock()
+        if now < self.auth_cooldown_until:
             self.drops.add(DropReason.AUTH_COOLDOWN)
+            return
+        if self.quota_paused and now < self.probe_at:
+            self.drops.add(DropReason.QUOTA_PAUSED)
             return
         if not self._worker.put(self._buffers[signal], event):
             self.drops.add(DropReason.BUFFER_FULL)
@@ -315,6 +335,9 @@ class CloudExporter:
             # Buffered while the request that failed authentication was in flight.
             self.drops.add(DropReason.AUTH_COOLDOWN, len(items))
             return
+        if self.quota_paused and not self._probe():
+            self.drops.add(DropReason.QUOTA_PAUSED, len(items))
+            return
         records: list[str] = []
         try:
             for event in items:
@@ -346,11 +369,15 @@ class CloudExporter:
             record: dict[str, Any] = event.span.to_dict()  # processors run here (worker)
             if record.get("createdAt") is None:
                 record["createdAt"] = utc_now()
+            if self.project_id is not None:
+                record["projectId"] = self.project_id
             # Payload columns obey the stores' size rule, so a span reads the same here.
             text, cut = encode_object(record, _JSON_NAMES)
             self.truncated_fields += cut
             return text
         ctx = _camel_context(event.context)
+        if self.project_id is not None:
+            ctx["projectId"] = self.project_id
         if signal == "logs":
             out: dict[str, Any] = {
                 "logId": _new_id(), "timestamp": event.timestamp, "level": event.level,
@@ -395,8 +422,7 @@ class CloudExporter:
             return
         url = self.endpoints.for_signal(signal)
         body = self._body(signal, records)
-        headers = {"Authorization": f"Bearer {self._token}",
-                   "Content-Type": "application/json"}
+        headers = self._headers()
         gzipped = False
         if self.gzip and len(body) > self.gzip_min_bytes:
             packed = gzip_module.compress(body, compresslevel=6)
@@ -420,6 +446,9 @@ class CloudExporter:
                 raise Retry(f"{type(exc).__name__}: {self._scrub(str(exc)) or 'no detail'}"
                             ) from None
             status = response.status_code
+            if status == QUOTA_STATUS or self._disabled(response):
+                self._pause(response, n)
+                return
             if 200 <= status < 300:
                 self._accepted(signal, n)
                 return
@@ -450,6 +479,63 @@ class CloudExporter:
             self._log(logging.WARNING, "%s: the collector does not accept gzip bodies (HTTP "
                       "415); sending uncompressed from now on", self.name)
             self._post(signal, records)
+
+    # ------------------------------------------------------------------ quota pause
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._token}", "Content-Type": "application/json",
+                CAPABILITIES_HEADER: CAPABILITIES}
+
+    @staticmethod
+    def _disabled(response: httpx.Response) -> bool:
+        return str(response.headers.get(STATUS_HEADER, "")).strip().lower() == "disabled"
+
+    @staticmethod
+    def _pause_seconds(response: httpx.Response | None) -> int:
+        hint = (response.headers.get(RETRY_HEADER, "") if response is not None else "").strip()
+        if hint.isdigit() and int(hint) > 0:
+            return min(int(hint), MAX_PAUSE_SECONDS)
+        return DEFAULT_PAUSE_SECONDS
+
+    def _pause(self, response: httpx.Response, n: int) -> None:
+        """The platform's quota is used up: stop sending every signal until a probe says
+        it is back; what is buffered now is dropped (counted as ``quota-paused``)."""
+        seconds = self._pause_seconds(response)
+        self.probe_at = self.clock() + seconds
+        self.drops.add(DropReason.QUOTA_PAUSED, n, "the platform paused observability")
+        if self.quota_paused:
+            return
+        self.quota_paused = True
+        self.stats.quota_pauses += 1
+        emptied = self._worker.discard_pending()
+        if emptied:
+            self.drops.add(DropReason.QUOTA_PAUSED, emptied, "emptied at the pause")
+        self._log(logging.WARNING, "%s: Mastra observability export paused: the platform "
+                  "quota is exhausted; dropping telemetry (counted as %s) and retrying in %d "
+                  "seconds", self.name, DropReason.QUOTA_PAUSED, seconds)
+
+    def _probe(self) -> bool:
+        """While paused: once the pause is over, ask the platform (an empty span batch)
+        whether to resume. True when uploads may go on."""
+        if self.clock() < self.probe_at:
+            return False
+        client = self._client_for_worker()
+        self.stats.probes += 1
+        try:
+            response = client.post(self.endpoints.traces, content=b'{"spans":[]}',
+                                   headers=self._headers())
+        except httpx.HTTPError:
+            self.probe_at = self.clock() + self._pause_seconds(None)
+            return False
+        if response.status_code == QUOTA_STATUS or self._disabled(response) or not (
+                200 <= response.status_code < 300):
+            paused_for = (self._pause_seconds(response) if response.status_code == QUOTA_STATUS
+                          or self._disabled(response) else DEFAULT_PAUSE_SECONDS)
+            self.probe_at = self.clock() + paused_for
+            return False
+        self.quota_paused = False
+        self._log(logging.WARNING, "%s: Mastra observability resumed: quota restored, exports "
+                  "re-enabled", self.name)
+        return True
 
     def _retrying(self, signal: Signal, attempt: int, retries: int, delay: float,
                   problem: str) -> None:
@@ -530,4 +616,7 @@ def _new_id() -> str:
     return uuid.uuid4().hex
 
 
-__all__ = ["CloudExporter", "CloudExporterStats", "parse_retry_after"]
+CloudExporter = MastraPlatformExporter
+"""Mastra's older name of :class:`MastraPlatformExporter` (the same class)."""
+
+__all__ = ["CloudExporter", "CloudExporterStats", "MastraPlatformExporter", "parse_retry_after"]

@@ -101,10 +101,19 @@ class _Entry:
 
 
 def _merge(entry: _Entry, event: TracingEvent) -> None:
-    entry.event = event  # the newest snapshot supersedes the older ones
+    # The newest snapshot supersedes the older ones — in lifecycle order, so a start or an
+    # update that arrives late (a replay, a bridge) never replaces a later snapshot.
+    if _STAGE[event.type] >= _STAGE[entry.event.type]:
+        entry.event = event
     entry.events += 1
     if event.type is _ENDED:
         entry.ended = True
+    elif event.type is _STARTED:
+        entry.created = True
+
+
+_STAGE = {TracingEventType.SPAN_STARTED: 0, TracingEventType.SPAN_UPDATED: 1,
+          TracingEventType.SPAN_ENDED: 2}
 
 
 def _weight(entry: _Entry) -> int:
@@ -120,6 +129,7 @@ class ExporterStats:
     batches: int = 0
     retries: int = 0
     held: int = 0  # updates that arrived for a span whose row was not written yet
+    missing_rows: int = 0  # updates whose row had gone (rewritten whole)
     drops: dict[str, int] = field(default_factory=dict)
 
 
@@ -138,8 +148,10 @@ class _Plan:
         return sum(self.counts.values())
 
 
-class DefaultExporter:
-    """Persists spans to the observability store with a provider-appropriate strategy.
+class MastraStorageExporter:
+    """Persists all five signals to the observability store (spans with a
+    provider-appropriate strategy). ``DefaultExporter`` is the same class under Mastra's
+    older name.
 
     ``strategy="auto"`` takes the provider's preferred strategy from the capability table;
     an explicit one must be supported by the provider, else :class:`UnsupportedStrategyError`
@@ -152,7 +164,7 @@ class DefaultExporter:
     ``max_buffer_size``.
     """
 
-    name = "default-exporter"
+    name = "mastra-storage-exporter"
 
     def __init__(
         self,
@@ -235,8 +247,20 @@ class DefaultExporter:
 
     # ------------------------------------------------------------------ binding
     def bind(self, storage: ObservabilityStore | None) -> None:
-        """Resolve the store that receives the observability domain and the strategy."""
+        """Resolve the store that receives the observability domain and the strategy.
+
+        An exporter writes to one store for its whole life: binding it again to another
+        one (sharing one exporter between two ``Observability`` objects with different
+        storage) raises ``ValueError`` rather than re-routing spans already half-written
+        to the first store; binding again to the same store does nothing.
+        """
         target = self._storage if self._storage is not None else storage
+        if self._bound:
+            routed_again = target.get_store(OBSERVABILITY_DOMAIN) if target is not None else None
+            if routed_again is self.store:
+                return
+            raise ValueError(f"this {type(self).__name__} is already bound to "
+                             f"{self.store!r}; use one exporter per storage")
         if target is None:
             raise ValueError("DefaultExporter needs a storage: pass storage= to Observability "
                              "or to DefaultExporter")
@@ -465,8 +489,13 @@ class DefaultExporter:
                 self.stats.write_calls += 1
                 done.append("create")
             if updates:
-                store.batch_update_spans(updates)
+                updated = store.batch_update_spans(updates)
                 self.stats.write_calls += 1
+                if isinstance(updated, int) and updated < len(updates):
+                    # Rows this exporter wrote are gone (deleted, or another process's
+                    # store): the snapshots are complete, so write them whole.
+                    self._missing_rows(len(updates) - updated)
+                    store.batch_create_spans(updates)
 
         try:
             written = self._worker.retry(self._attempt(call), self.retry_policy,
@@ -500,6 +529,14 @@ class DefaultExporter:
                 updates={k: v for k, v in plan.updates.items() if k in chosen},
                 ended={k for k in plan.ended if k in chosen},
                 counts={k: v for k, v in plan.counts.items() if k in chosen}))
+
+    def _missing_rows(self, n: int) -> None:
+        first = self.stats.missing_rows == 0
+        self.stats.missing_rows += n
+        if first:
+            logger.warning("%s: %d span(s) to update had no row in the store (deleted while "
+                           "running?); written whole again (counted in stats.missing_rows)",
+                           self.name, n)
 
     def _committed(self, plan: _Plan, creates: int, updates: int) -> None:
         self.stats.batches += 1
@@ -536,3 +573,7 @@ class DefaultExporter:
 def _short(exc: BaseException, limit: int = 300) -> str:
     text = str(exc).replace("\n", " ")
     return text if len(text) <= limit else text[:limit] + "…"
+
+
+DefaultExporter = MastraStorageExporter
+"""Mastra's older name of :class:`MastraStorageExporter` (the same class)."""

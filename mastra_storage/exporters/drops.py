@@ -27,6 +27,7 @@ class DropReason(str, Enum):
     # CloudExporter only
     AUTH_COOLDOWN = "auth-cooldown"
     REJECTED = "rejected"
+    QUOTA_PAUSED = "quota-paused"  # the platform paused observability (402)
 
     def __str__(self) -> str:
         return self.value

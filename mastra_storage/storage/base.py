@@ -79,7 +79,8 @@ class ObservabilityStore(Protocol):
     # writes -------------------------------------------------------------------------
     def batch_create_spans(self, records: Sequence[SpanRecord]) -> None: ...
 
-    def batch_update_spans(self, records: Sequence[SpanRecord]) -> None: ...
+    def batch_update_spans(self, records: Sequence[SpanRecord]) -> int | None:
+        """Rewrite existing rows; returns how many existed (None when unknown)."""
 
     def batch_create_logs(self, records: Sequence[LogRecord]) -> None: ...
 
@@ -201,7 +202,9 @@ class BaseStore(ABC):
     def batch_create_spans(self, records: Sequence[SpanRecord]) -> None: ...
 
     @abstractmethod
-    def batch_update_spans(self, records: Sequence[SpanRecord]) -> None: ...
+    def batch_update_spans(self, records: Sequence[SpanRecord]) -> int | None:
+        """Rewrite existing rows; returns how many existed (None when the backend can't
+        tell), so a writer can notice rows that have gone."""
 
     @abstractmethod
     def batch_delete_traces(self, trace_ids: Sequence[str]) -> int: ...

@@ -473,8 +473,9 @@ class InMemoryStore(BaseStore):
                 row.updated_at = now
                 self._spans[r.key] = row
 
-    def batch_update_spans(self, records: Sequence[SpanRecord]) -> None:
+    def batch_update_spans(self, records: Sequence[SpanRecord]) -> int:
         now = utc_now()
+        updated = 0
         with self._lock:
             for r in records:
                 existing = self._spans.get(r.key)
@@ -484,6 +485,8 @@ class InMemoryStore(BaseStore):
                 for attr in UPDATE_ATTRS:
                     setattr(existing, attr, getattr(row, attr))
                 existing.updated_at = now
+                updated += 1
+        return updated
 
     def batch_delete_traces(self, trace_ids: Sequence[str]) -> int:
         wanted = {check_id(t, "trace_id") for t in trace_ids}
