@@ -6,8 +6,10 @@
   in that directory; ``chdb:relative/dir`` for a relative one, ``chdb://memory`` for an
   in-memory engine. The database is ``?database=name`` (default ``default``).
 
-Query-string options: store options (``ttl_days``, ``cluster``, ``async_insert``,
-``wait_for_async_insert``, ``auto_migrate``, ``delete_method``) and client options
+Query-string options: store options (``ttl_days``, ``ttl_days_<signal>`` for one signal —
+``ttl_days_spans``, ``ttl_days_logs``, ``ttl_days_metrics``, ``ttl_days_scores``,
+``ttl_days_feedback`` —, ``cluster``, ``async_insert``, ``wait_for_async_insert``,
+``auto_migrate``, ``delete_method``) and client options
 (``connect_timeout``, ``send_receive_timeout``, ``compress``, ``verify``, ``ca_cert``,
 ``secure``). Anything else is an error that names what is accepted.
 """
@@ -56,6 +58,9 @@ _STORE_OPTIONS: dict[str, Any] = {
     "auto_migrate": _bool,
     "delete_method": lambda _n, v: v,
 }
+# Per-signal retention: ``ttl_days_logs=7`` -> store option signal_ttl_days={"logs": 7}.
+_SIGNAL_TTL_OPTIONS: dict[str, str] = {
+    f"ttl_days_{s}": s for s in ("spans", "logs", "metrics", "scores", "feedback")}
 _CLIENT_OPTIONS: dict[str, Any] = {
     "connect_timeout": _int,
     "send_receive_timeout": _int,
@@ -110,6 +115,9 @@ def parse_url(url: str) -> ConnectionSpec:
     for name, value in options.items():
         if name in _STORE_OPTIONS:
             spec.store_options[name] = _STORE_OPTIONS[name](name, value)
+        elif name in _SIGNAL_TTL_OPTIONS:
+            spec.store_options.setdefault("signal_ttl_days", {})[
+                _SIGNAL_TTL_OPTIONS[name]] = _int(name, value)
         else:
             if spec.interface == "chdb":
                 raise InvalidStoreURLError(
@@ -124,7 +132,7 @@ def _options(url: str, query: str) -> dict[str, str]:
         if name in out:
             raise InvalidStoreURLError(f"URL option {name} given twice in {url!r}")
         out[name] = value
-    known = {"database", "secure", *_STORE_OPTIONS, *_CLIENT_OPTIONS}
+    known = {"database", "secure", *_STORE_OPTIONS, *_SIGNAL_TTL_OPTIONS, *_CLIENT_OPTIONS}
     unknown = sorted(set(out) - known)
     if unknown:
         raise InvalidStoreURLError(

@@ -110,6 +110,7 @@ class DDLOptionsError(MastraStorageError, ValueError):
     """Options that can't be rendered into valid DDL."""
 
 
+_TTL_SIGNALS = ("spans", "logs", "metrics", "scores", "feedback")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
 
 
@@ -130,6 +131,9 @@ class SchemaOptions:
     database: str = "default"
     cluster: str | None = None
     ttl_days: int | None = None
+    # Per-signal retention overriding ``ttl_days`` ("spans", "logs", "metrics", "scores",
+    # "feedback" -> days).
+    signal_ttl_days: dict[str, int] = field(default_factory=dict)
     codecs: bool = True
     layout: str = DEFAULT_LAYOUT
     zookeeper_path: str = DEFAULT_ZOOKEEPER_PATH
@@ -151,11 +155,22 @@ class SchemaOptions:
                                           or not isinstance(self.ttl_days, int)
                                           or self.ttl_days < 1):
             raise DDLOptionsError(f"ttl_days must be an integer >= 1, got {self.ttl_days!r}")
+        for signal, days in self.signal_ttl_days.items():
+            if signal not in _TTL_SIGNALS:
+                raise DDLOptionsError(f"unknown signal {signal!r} in signal_ttl_days; valid: "
+                                      f"{', '.join(_TTL_SIGNALS)}")
+            if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+                raise DDLOptionsError(
+                    f"signal_ttl_days[{signal!r}] must be an integer >= 1, got {days!r}")
         if self.layout not in LAYOUTS:
             raise DDLOptionsError(f"unknown layout {self.layout!r}; known: {', '.join(LAYOUTS)}")
         for key in self.table_settings:
             if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
                 raise DDLOptionsError(f"invalid table setting name {key!r}")
+
+    def ttl_for(self, signal: str) -> int | None:
+        """Retention in days of one signal's table: its override, else ``ttl_days``."""
+        return self.signal_ttl_days.get(signal, self.ttl_days)
 
     # ------------------------------------------------------------------ names
     @property
@@ -241,9 +256,10 @@ def create_history_table(opts: SchemaOptions) -> str:
 
 
 def ttl_clause(opts: SchemaOptions) -> str | None:
-    if opts.ttl_days is None:
+    days = opts.ttl_for("spans")
+    if days is None:
         return None
-    return f"toDateTime(`startedAt`) + toIntervalDay({opts.ttl_days}) DELETE"
+    return f"toDateTime(`startedAt`) + toIntervalDay({days}) DELETE"
 
 
 def create_spans_table(opts: SchemaOptions) -> str:

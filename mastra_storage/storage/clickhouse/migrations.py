@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from . import ddl
+from . import ddl, signal_ddl
 from .ddl import SchemaOptions, quote_str
 
 
@@ -48,6 +48,8 @@ class Migration:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "create mastra_ai_spans", ddl.schema_statements),
     Migration(2, "skip indexes on the trace and correlation ids", ddl.add_skip_indexes),
+    Migration(3, "signal tables (Mastra v-next logs, metrics, scores, feedback)",
+              signal_ddl.signal_statements),
 )
 
 
@@ -82,8 +84,10 @@ def render(opts: SchemaOptions, *, after: int = 0) -> list[str]:
         if m.version > after:
             out += m.statements(opts)
             out.append(_record(opts, m))
-    if opts.ttl_days is not None and after >= 1:
+    if opts.ttl_for("spans") is not None and after >= 1:
         out.append(ddl.modify_ttl(opts))  # a table created earlier gets the retention now
+    if after >= 3:  # signal tables created earlier get their retention now
+        out += signal_ddl.ttl_statements(opts)
     return out
 
 
@@ -108,7 +112,7 @@ def schema_options(target: Any = None, **options: Any) -> SchemaOptions:
 
         spec = parse_url(target)
         fields = {k: v for k, v in spec.store_options.items()
-                  if k in ("cluster", "ttl_days")}
+                  if k in ("cluster", "ttl_days", "signal_ttl_days")}
         return SchemaOptions(database=spec.database, **{**fields, **options})
     if target is None:
         return SchemaOptions(**options)
@@ -127,12 +131,12 @@ def _database_exists(store: Executor) -> bool:
     return bool(rows and rows[0][0])
 
 
-def _ttl_matches(store: Executor) -> bool:
+def _ttl_matches(store: Executor, table: str | None = None, signal: str = "spans") -> bool:
     rows = store.query_rows(
         "SELECT engine_full FROM system.tables WHERE database = {db:String} AND name = {t:String}",
-        {"db": store.database, "t": store.schema.data_table})
+        {"db": store.database, "t": table or store.schema.data_table})
     engine = str(rows[0][0]) if rows else ""
-    return f"toIntervalDay({store.schema.ttl_days})" in engine.replace(" ", "")
+    return f"toIntervalDay({store.schema.ttl_for(signal)})" in engine.replace(" ", "")
 
 
 def apply(store: Executor) -> Applied:
@@ -150,6 +154,10 @@ def apply(store: Executor) -> Applied:
             store.command(statement)
         store.command(_record(opts, m))
         applied.append(m.version)
-    if opts.ttl_days is not None and not _ttl_matches(store):
+    if opts.ttl_for("spans") is not None and not _ttl_matches(store):
         store.command(ddl.modify_ttl(opts))
+    for signal in signal_ddl.SIGNALS:
+        alter = signal_ddl.modify_ttl(signal, opts)
+        if alter and not _ttl_matches(store, signal_ddl.data_table(signal, opts), signal):
+            store.command(alter)
     return applied
