@@ -189,3 +189,67 @@ def test_the_project_id_is_stamped_into_every_signal(collector, clock, observe):
     by_key = {r.signal_key: r.records[0] for r in collector.wait_for(2)}
     assert by_key["spans"]["projectId"] == "proj_42"
     assert by_key["logs"]["correlationContext"]["projectId"] == "proj_42"
+
+
+# ---------------------------------------------------------------------------- event-sourced
+
+class AppendLog:
+    """A real store reporting Mastra's v-next provider; records each create call."""
+
+    provider = "postgres-vnext"
+
+    def __init__(self) -> None:
+        self.inner = InMemoryStore()
+        self.calls: list[list[Any]] = []
+
+    def get_store(self, domain: str) -> Any:
+        return self
+
+    def features(self) -> Any:
+        return self.inner.features()
+
+    def batch_create_spans(self, records: Any) -> None:
+        self.calls.append([(r.span_id, r.ended_at is not None) for r in records])
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def events_exporter(observe: Any, caplog: Any) -> tuple[Any, AppendLog, Any]:
+    store = AppendLog()
+    exporter = DefaultExporter(max_batch_wait_ms=60_000)
+    obs = observe(exporter, storage=store)
+    assert exporter.strategy.value == "event-sourced"
+    return obs.get_default_instance(), store, exporter
+
+
+@pytest.mark.parametrize(("scenario", "expected"), [
+    ("start", [[("s", False)]]),
+    ("start+update", [[("s", False)]]),
+    ("start+end", [[("s", False), ("s", True)]]),
+    ("event", [[("e", True)]]),
+])
+def test_event_sourced_rows_are_what_mastra_writes(observe, caplog, scenario, expected):
+    tracer, store, exporter = events_exporter(observe, caplog)
+    if scenario == "event":  # a point-in-time span: only ever an end
+        exporter.export(TracingEvent(TracingEventType.SPAN_ENDED,
+                                     span(tid(), "e", is_event=True)))
+    else:
+        s = span(tid(), "s", end=None)
+        exporter.export(TracingEvent(TracingEventType.SPAN_STARTED, s))
+        if "update" in scenario:
+            exporter.export(TracingEvent(TracingEventType.SPAN_UPDATED, s.copy(output=1)))
+        if "end" in scenario:
+            exporter.export(TracingEvent(TracingEventType.SPAN_ENDED,
+                                         s.copy(ended_at=utc_now())))
+    assert exporter.flush(10)
+    assert store.calls == expected
+
+
+def test_event_sourced_update_without_start_writes_nothing_and_warns_nothing(observe, caplog):
+    tracer, store, exporter = events_exporter(observe, caplog)
+    caplog.clear()
+    exporter.export(TracingEvent(TracingEventType.SPAN_UPDATED, span(tid(), "u", end=None)))
+    assert exporter.flush(10)
+    assert store.calls == [] and exporter.drops.total == 0
+    assert not [r for r in caplog.records if r.levelno >= 30]

@@ -26,7 +26,7 @@ from ..lifecycle import after_fork_in_child
 from ..model.signals import MetricRecord
 from ..model.spans import SpanRecord
 from ..storage.base import OBSERVABILITY_DOMAIN
-from ..storage.capabilities import TracingStrategy, resolve_strategy
+from ..storage.capabilities import TracingStrategy, parse_strategy, resolve_strategy
 from ..storage.failures import classify
 from ..storage.signal_queries import Feature
 from ..tracing.events import (
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("mastra_storage.exporters")
 
 _STARTED = TracingEventType.SPAN_STARTED
+_UPDATED = TracingEventType.SPAN_UPDATED
 _ENDED = TracingEventType.SPAN_ENDED
 Key = tuple[str, str]
 SPANS = "spans"
@@ -60,7 +61,9 @@ _SIGNALS: dict[type, tuple[str, str]] = {
     ScoreEvent: ("scores", "batch_create_scores"),
     FeedbackEvent: ("feedback", "batch_create_feedback"),
 }
-_STORE_CALL = dict(_SIGNALS.values())
+# Event-sourced stores get every span start and end as its own row, in order.
+SPAN_EVENTS = "span-events"
+_STORE_CALL = {**dict(_SIGNALS.values()), SPAN_EVENTS: "batch_create_spans"}
 
 
 class _Unsupported(Exception):
@@ -80,7 +83,7 @@ class _DataError(Exception):
 
 
 def _record_id(record: Any) -> str:
-    for attr in ("log_id", "metric_id", "score_id", "feedback_id"):
+    for attr in ("log_id", "metric_id", "score_id", "feedback_id", "span_id"):
         value = getattr(record, attr, None)
         if value is not None:
             return str(value)
@@ -183,7 +186,7 @@ class MastraStorageExporter:
         on_buffer_full: str = "drop",
         block_timeout_ms: int = 30_000,
     ) -> None:
-        self.requested_strategy = TracingStrategy(strategy)  # ValueError names valid ones
+        self.requested_strategy = parse_strategy(strategy)  # ValueError names valid ones
         for label, value, low in (("max_batch_size", max_batch_size, 1),
                                   ("max_batch_wait_ms", max_batch_wait_ms, 0),
                                   ("max_buffer_size", max_buffer_size, 1),
@@ -219,6 +222,8 @@ class MastraStorageExporter:
             self._worker.block_timeout = block_timeout_ms / 1000
         self._spans = KeyedBuffer(max_buffer_size, _Entry, _merge, _weight)
         self._worker.add_buffer(SPANS, self._spans)
+        self._span_events = QueueBuffer(max_buffer_size)
+        self._worker.add_buffer(SPAN_EVENTS, self._span_events)
         self._signal_buffers: dict[str, QueueBuffer] = {}
         for name, _ in _SIGNALS.values():
             buffer = QueueBuffer(max_buffer_size)
@@ -301,6 +306,11 @@ class MastraStorageExporter:
         if SPANS in self.unsupported:
             self.drops.add(DropReason.UNSUPPORTED_STORAGE)
             return
+        if strategy is TracingStrategy.EVENT_SOURCED:
+            # A row at start and one at end, nothing for updates (the end carries them).
+            if event.type is not _UPDATED and not self._worker.put(self._span_events, event):
+                self.drops.add(DropReason.BUFFER_FULL)
+            return
         span = event.raw
         if not self._worker.put_keyed(self._spans, (span.trace_id, span.span_id), event):
             self.drops.add(DropReason.BUFFER_FULL)
@@ -362,6 +372,16 @@ class MastraStorageExporter:
             if plan.metrics:
                 self._write_signal("metrics", plan.metrics)
             return
+        if buffer == SPAN_EVENTS:
+            self.stats.events += len(items)
+            records = [e.span for e in items if not e.filtered]  # processors run here
+            self._write_signal(SPAN_EVENTS, records)
+            if self._derive:
+                metrics = [m for e in items if e.type is _ENDED and not e.filtered
+                           for m in derive_metrics(e.span, self.prices)]
+                if metrics:
+                    self._write_signal("metrics", metrics)
+            return
         self._write_signal(buffer, [event.to_record() for event in items])
 
     # ------------------------------------------------------------------ writing
@@ -388,7 +408,7 @@ class MastraStorageExporter:
         """``batch_create_<signal>`` of ``records``, retried; the records are built once,
         so a retry re-sends the same ids (idempotent). A batch the store refuses is split
         until the bad records are found; the good ones are written."""
-        if signal in self.unsupported:
+        if (SPANS if signal == SPAN_EVENTS else signal) in self.unsupported:
             self.drops.add(DropReason.UNSUPPORTED_STORAGE, len(records))
             return
         store = self.store
@@ -415,6 +435,8 @@ class MastraStorageExporter:
         self.drops.add(DropReason.INVALID, count, f"{what}: {problem}")
 
     def _mark_unsupported(self, signal: str, cause: BaseException, count: int) -> None:
+        if signal == SPAN_EVENTS:
+            signal = SPANS
         self.unsupported.add(signal)
         logger.warning("%s: the %s store does not support %s (%s); these events are dropped "
                        "(counted as %s) and not tried again", self.name,

@@ -19,6 +19,9 @@ class TracingStrategy(str, Enum):
     REALTIME = "realtime"
     BATCH_WITH_UPDATES = "batch-with-updates"
     INSERT_ONLY = "insert-only"
+    # A row appended at span start and one at span end, never updated; reads collapse
+    # them (Mastra's v-next layout, ``mastra_span_events``).
+    EVENT_SOURCED = "event-sourced"
     AUTO = "auto"
 
     def __str__(self) -> str:
@@ -44,6 +47,9 @@ CAPABILITIES: dict[str, StrategyCapability] = {
     "memory": StrategyCapability(
         _S.REALTIME, (_S.REALTIME, _S.BATCH_WITH_UPDATES, _S.INSERT_ONLY)
     ),
+    # Mastra's v-next layout: span events appended, one table per signal.
+    "postgres-vnext": StrategyCapability(_S.EVENT_SOURCED, (_S.EVENT_SOURCED,)),
+    "clickhouse-vnext": StrategyCapability(_S.EVENT_SOURCED, (_S.EVENT_SOURCED,)),
 }
 
 
@@ -56,17 +62,22 @@ def capability_for(provider: str) -> StrategyCapability:
         ) from None
 
 
+def parse_strategy(value: TracingStrategy | str) -> TracingStrategy:
+    """``value`` as a strategy; ``ValueError`` naming the valid ones otherwise."""
+    try:
+        return TracingStrategy(value)
+    except ValueError:
+        valid = ", ".join(s.value for s in TracingStrategy)
+        raise ValueError(f"unknown tracing strategy {value!r}; valid: {valid}") from None
+
+
 def resolve_strategy(requested: TracingStrategy | str, provider: str) -> TracingStrategy:
     """Turn the exporter's requested strategy into the one it will use with ``provider``.
 
     ``auto`` becomes the provider's preferred strategy; anything else must be supported
     or :class:`UnsupportedStrategyError` is raised.
     """
-    try:
-        strategy = TracingStrategy(requested)
-    except ValueError:
-        valid = ", ".join(s.value for s in TracingStrategy)
-        raise ValueError(f"unknown tracing strategy '{requested}'; valid: {valid}") from None
+    strategy = parse_strategy(requested)
     cap = capability_for(provider)
     if strategy is TracingStrategy.AUTO:
         return cap.preferred

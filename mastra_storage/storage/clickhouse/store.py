@@ -47,6 +47,8 @@ from .expressions import (
     ts_text,
 )
 from .migrations import Applied, apply
+from .signals import SignalsMixin
+from .trace_query import TraceQueryMixin
 
 _NAMES = [c.name for c in COLUMNS]
 _TYPE_NAMES = []
@@ -138,8 +140,10 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[i:i + size]
 
 
-class ClickHouseStore(BaseStore):
-    """Spans in ClickHouse's ``mastra_ai_spans``; strategy ``insert-only`` (the only one).
+class ClickHouseStore(SignalsMixin, TraceQueryMixin, BaseStore):
+    """Spans in ClickHouse's ``mastra_ai_spans`` and the logs, metrics, scores and feedback
+    in Mastra's v-next signal tables (:mod:`.signals`, :mod:`.trace_query`); strategy
+    ``insert-only`` (the only one).
 
     Connect with keyword arguments or :meth:`from_url`:
 
@@ -149,7 +153,8 @@ class ClickHouseStore(BaseStore):
 
     Options: ``cluster`` (ON CLUSTER + replicated tables + a Distributed table;
     ``zookeeper_path`` / ``replica_name`` for the replicated engine),
-    ``ttl_days`` (retention: ``TTL startedAt + N days DELETE``), ``async_insert`` /
+    ``ttl_days`` (retention of every table: ``TTL startedAt|timestamp + N days DELETE``),
+    ``signal_ttl_days`` (per-signal override, e.g. ``{"logs": 7}``), ``async_insert`` /
     ``wait_for_async_insert`` (server-side insert batching), ``max_insert_rows`` /
     ``max_insert_bytes`` (bounds of one INSERT), ``insert_settings`` (extra settings for
     inserts), ``delete_method`` (``"lightweight"`` DELETE, the default, or ``"mutation"``
@@ -171,6 +176,7 @@ class ClickHouseStore(BaseStore):
         client: Any = None,
         cluster: str | None = None,
         ttl_days: int | None = None,
+        signal_ttl_days: dict[str, int] | None = None,
         async_insert: bool = False,
         wait_for_async_insert: bool = True,
         max_insert_rows: int = 10_000,
@@ -203,6 +209,7 @@ class ClickHouseStore(BaseStore):
                              f"got {delete_method!r}")
         self.spec = spec
         self.schema = SchemaOptions(database=database, cluster=cluster, ttl_days=ttl_days,
+                                    signal_ttl_days=dict(signal_ttl_days or {}),
                                     codecs=codecs, layout=layout,
                                     zookeeper_path=zookeeper_path, replica_name=replica_name)
         self.database = database
@@ -506,7 +513,8 @@ class ClickHouseStore(BaseStore):
                          params, settings={"mutations_sync": 2})
 
     def batch_delete_traces(self, trace_ids: Sequence[str]) -> int:
-        """Delete every span of these traces; returns how many spans were deleted."""
+        """Delete every span, log, metric, score and feedback of these traces; returns how
+        many spans were deleted."""
         ids = list(dict.fromkeys(str(t) for t in trace_ids))
         if not ids:
             return 0
@@ -517,6 +525,7 @@ class ClickHouseStore(BaseStore):
                 f"SELECT count() FROM {self.schema.spans} FINAL "
                 "WHERE `traceId` IN {ids:Array(String)}", params)
             found = int(rows[0][0]) if rows else 0
+            self._delete_signals_of_traces(chunk)
             if found:
                 self._delete_where("`traceId` IN {ids:Array(String)}", params)
             deleted += found
