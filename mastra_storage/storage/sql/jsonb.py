@@ -7,8 +7,8 @@ libraries holding POSIX locks on one file corrupt it (sqlite.org/howtocorrupt.ht
 section 2.2). So the store keeps to the process's own ``sqlite3`` and decodes JSONB here.
 
 The format (sqlite.org/jsonb.html): each element starts with a header byte whose low
-nibble is the element type and whose high nibble is the payload size (0–11), or says
-that the size follows in 1, 2, 4 or 8 big-endian bytes (12–15). Scalars carry their JSON
+nibble is the element type and whose high nibble is the payload size (0 to 11), or says
+that the size follows in 1, 2, 4 or 8 big-endian bytes (12 to 15). Scalars carry their JSON
 text (numbers possibly in JSON5 spellings, strings with or without escapes); arrays and
 objects carry their elements back to back (objects alternate label and value).
 """
