@@ -526,9 +526,8 @@ def test_timeseries_and_percentiles_equal_memory(twins, interval):
             want = {s.name: s for s in mem.metric_timeseries(request)}
             assert approx(got) == approx(want)
     for f in FILTERS[:3]:
-        request = MetricPercentilesRequest("latency", (0.0, 0.25, 0.5, 0.9, 0.99, 1.0),
-                                           interval, f)
-        assert approx(ch.metric_percentiles(request)) == approx(mem.metric_percentiles(request))
+        pct = MetricPercentilesRequest("latency", (0.0, 0.25, 0.5, 0.9, 0.99, 1.0), interval, f)
+        assert approx(ch.metric_percentiles(pct)) == approx(mem.metric_percentiles(pct))
 
 
 def test_lists_equal_memory(twins):
@@ -655,7 +654,7 @@ def same_spans(got: Any, want: Any) -> bool:
         return got is want
     spans_got = got.spans if hasattr(got, "spans") else got
     spans_want = want.spans if hasattr(want, "spans") else want
-    return strip(spans_got) == strip(spans_want)
+    return bool(strip(spans_got) == strip(spans_want))
 
 
 def test_span_reads_equal_memory(twins):
@@ -663,8 +662,8 @@ def test_span_reads_equal_memory(twins):
     for t in traces[:10]:
         assert same_spans(ch.get_structure(t), mem.get_structure(t))
         ids = [s.span_id for s in mem.get_structure(t).spans]
-        assert same_spans(ch.get_spans(t, ids[::-1] + ["nope"]),
-                          mem.get_spans(t, ids[::-1] + ["nope"]))
+        assert same_spans(ch.get_spans(t, [*ids[::-1], "nope"]),
+                          mem.get_spans(t, [*ids[::-1], "nope"]))
         for depth in (None, 0, 1):
             assert same_spans(ch.get_branch(t, "root", depth), mem.get_branch(t, "root", depth))
         assert ch.get_branch(t, "nope") is None
