@@ -17,17 +17,17 @@ import pytest
 pytest.importorskip("starlette")
 pytest.importorskip("opentelemetry.exporter.otlp.proto.http")
 
-import uvicorn  # noqa: E402
-from opentelemetry.exporter.otlp.proto.http import Compression  # noqa: E402
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # noqa: E402
+import uvicorn
+from opentelemetry.exporter.otlp.proto.http import Compression
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
     OTLPSpanExporter,
 )
-from opentelemetry.sdk.resources import Resource  # noqa: E402
-from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from mastra_storage.server import create_app  # noqa: E402
-from mastra_storage.storage import InMemoryStore  # noqa: E402
+from mastra_storage.server import create_app
+from mastra_storage.storage import InMemoryStore
 
 
 class Server:
