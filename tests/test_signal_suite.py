@@ -157,7 +157,7 @@ def seed_signals(store: Any, s: Seeded) -> None:
 
 # Backends whose stores implement the signals so far (work in progress: the others are
 # expected to fail until their implementation lands).
-IMPLEMENTED = {"memory", "clickhouse"}
+IMPLEMENTED = {"memory", "clickhouse", "mongodb"}
 
 
 @pytest.fixture(autouse=True)

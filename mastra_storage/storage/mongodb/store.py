@@ -36,8 +36,9 @@ from ...model.time import parse_iso, utc_now
 from ..base import BaseStore
 from ..queries import Pagination, TracesFilter, TracesOrderBy
 from ..validation import require_ids
-from .codec import DEFAULT_MAX_DOCUMENT_BYTES, RAW_OPTIONS, CodecStats, SpanCodec
+from .codec import DEFAULT_MAX_DOCUMENT_BYTES, RAW_OPTIONS, SpanCodec
 from .query import ENDED_RANK, child_error_filter, root_filter, sort_stages, time_range
+from .signals import SignalsMixin, StoreStats
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ def _is_field_name_error(err: dict[str, Any]) -> bool:
         "field name", "must not start with '$'", "must not contain '.'"))
 
 
-class MongoDBStore(BaseStore):
+class MongoDBStore(SignalsMixin, BaseStore):
     """Observability store on a MongoDB (or MongoDB-wire-compatible) server.
 
     ``MongoDBStore.from_url("mongodb://host/db")`` — the database is ``database=``, else the
@@ -148,8 +149,10 @@ class MongoDBStore(BaseStore):
         return self._spans
 
     @property
-    def stats(self) -> CodecStats:
-        return self.codec.stats
+    def stats(self) -> StoreStats:
+        """``store.stats()``: rows, bytes, oldest/newest per signal; ``store.stats.<counter>``:
+        what the codec had to change (:class:`CodecStats`)."""
+        return StoreStats(self)
 
     @property
     def truncated_fields(self) -> int:
@@ -168,6 +171,7 @@ class MongoDBStore(BaseStore):
             self.codec.max_document_bytes = min(self.codec.max_document_bytes, server_max)
             if self.create_indexes:
                 self._create_indexes()
+                self._create_signal_indexes()  # logs, metrics, scores, feedback
             if self._spans.find_one({"startedAt": {"$type": "string"}}, {"_id": 1}):
                 logger.warning(
                     "%s.%s holds spans with ISO-string timestamps (written by an earlier "
@@ -271,6 +275,7 @@ class MongoDBStore(BaseStore):
         ids = list(dict.fromkeys(_id(t, "trace_id") for t in trace_ids))
         deleted = 0
         for i in range(0, len(ids), DELETE_CHUNK):
+            self._delete_trace_signals(ids[i:i + DELETE_CHUNK])  # the traces' signals too
             result = self._spans.delete_many({"traceId": {"$in": ids[i:i + DELETE_CHUNK]}})
             deleted += result.deleted_count
         return deleted
