@@ -276,6 +276,20 @@ def test_filters_narrow_the_list_and_survive_a_reload(demo: tuple[Any, str], pag
     _expect_rows(page, pro)
     expect(page.locator("input[name=metadata]")).to_have_value("tier=pro")
 
+    # tags, and has-a-failed-span, from shared links
+    page.goto(url + "#/traces?tag=eu")
+    tagged = {r.trace_id for r in _roots(store, TracesFilter(tags=["eu"]))}
+    assert tagged and len(tagged) < DEMO_TRACES
+    _expect_rows(page, tagged)
+    expect(page.locator("input[name=tags]")).to_have_value("eu")
+    page.goto(url + "#/traces?tag=eu&tag=support")
+    _expect_rows(page, {r.trace_id for r in _roots(store, TracesFilter(tags=["eu", "support"]))})
+    page.goto(url + "#/traces?hasChildError=true")
+    broken = {r.trace_id for r in _roots(store, TracesFilter(has_child_error=True))}
+    assert broken
+    _expect_rows(page, broken)
+    expect(page.locator("input[name=hasChildError]")).to_be_checked()
+
     # text search over inputs and outputs
     page.goto(url)
     expect(_rows(page)).to_have_count(len(_roots(store)))

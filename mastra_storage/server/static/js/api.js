@@ -62,7 +62,7 @@ export function traceQuery(filters) {
   const q = {};
   for (const key of ["status", "spanType", "entityType", "entityName", "serviceName", "environment",
     "userId", "sessionId", "threadId", "runId", "resourceId"]) if (filters[key]) q[key] = filters[key];
-  if (filters.tags && filters.tags.length) q.tags = filters.tags;
+  if (filters.tags && filters.tags.length) q.tags = JSON.stringify(filters.tags); // one JSON array
   if (filters.metadata && Object.keys(filters.metadata).length) q.metadata = filters.metadata;
   if (filters.hasChildError) q.hasChildError = "true";
   if (filters.start || filters.end) {
