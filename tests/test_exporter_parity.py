@@ -219,7 +219,7 @@ def events_exporter(observe: Any, caplog: Any) -> tuple[Any, AppendLog, Any]:
     store = AppendLog()
     exporter = DefaultExporter(max_batch_wait_ms=60_000)
     obs = observe(exporter, storage=store)
-    assert exporter.strategy.value == "event-sourced"
+    assert exporter.strategy is not None and exporter.strategy.value == "event-sourced"
     return obs.get_default_instance(), store, exporter
 
 
