@@ -708,3 +708,43 @@ def test_features_are_everything_but_delta_polling(ch):
 def test_ordering_non_scores_by_score_is_an_error(ch):
     with pytest.raises(ValueError, match="only scores"):
         ch.list_logs(order=SignalOrder("score", "DESC"))
+
+
+def test_awkward_text_and_times_round_trip_like_memory(ch):
+    """NUL and lone surrogates become U+FFFD in every text, tag and label (the shared
+    rule); sub-millisecond and naive timestamps are stored as UTC milliseconds."""
+    naive = datetime(2026, 11, 2, 10, 0, 0, 123999)
+    log = LogRecord(timestamp=naive, level="info", message="a\x00b \ud800", tags=["t\x00"],
+                    data={"k": "v\x00"}, log_id="l1", environment="é")
+    metric = MetricRecord(timestamp=naive, name="n\x00", value=1,
+                          labels={"k\x00": "v\ud800"}, metric_id="m1")
+    mem = InMemoryStore()
+    for store in (ch, mem):
+        store.batch_create_logs([log])
+        store.batch_create_metrics([metric])
+    assert approx(ch.list_logs().items) == approx(mem.list_logs().items)
+    (log,) = ch.list_logs().items
+    assert log.message == "a\ufffdb \ufffd" and log.tags == ["t\ufffd"]
+    assert log.timestamp == datetime(2026, 11, 2, 10, 0, 0, 123000, tzinfo=timezone.utc)
+    (metric,) = ch.list_metrics().items
+    assert metric.name == "n\ufffd" and metric.labels == {"k\ufffd": "v\ufffd"}
+
+
+def test_big_batches_are_split_by_rows_and_bytes(make):
+    store = make(max_insert_rows=3, max_insert_bytes=2000)
+    inserts = []
+    original = store.client.insert
+
+    def spy(table, data, **kw):
+        inserts.append((table, len(data[0])))
+        return original(table, data, **kw)
+
+    store.client.insert = spy
+    try:
+        logs = [LogRecord(timestamp=NOW, level="info", message="x" * (1990 if i == 4 else 10),
+                          log_id=f"l{i}") for i in range(8)]
+        store.batch_create_logs(logs)
+    finally:
+        del store.client.insert
+    assert [n for t, n in inserts if t == "mastra_log_events"] == [3, 1, 1, 3]
+    assert store.list_logs().total == 8

@@ -5,9 +5,10 @@ The tables are Mastra's v-next tables (:mod:`.signal_ddl`): ``ReplacingMergeTree
 without a version column, keyed by ``(…, timestamp, <id>)``. Every read uses ``FINAL``,
 so a retried batch (same ids, same timestamps, same key) is seen once whether or not the
 merges have run. The tables are partitioned by day on ``timestamp``, which is part of the
-key: two copies of a row are always in the same partition, so ``FINAL`` needs no merging
-across partitions (``do_not_merge_across_partitions_select_final=1``, which lets the
-engine de-duplicate each partition on its own, in parallel).
+key: two copies of a row are always in the same partition, so ``FINAL`` need not merge
+across partitions. Reads say so (``do_not_merge_across_partitions_select_final=1``);
+recent servers work that out themselves (measured: no difference on ClickHouse 26.9),
+older ones then de-duplicate each partition on its own.
 
 Aggregates run in the engine: ``sum/avg/min/max``, ``count()``, ``argMax(value,
 timestamp)`` for ``last``, ``uniqExact`` for ``count_distinct``, ``toStartOfInterval``
@@ -24,7 +25,7 @@ from datetime import date, datetime, timedelta, timezone
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
-from ...model.jsonsafe import clean_text, loads
+from ...model.jsonsafe import BAD_CHARS, clean_text, loads
 from ...model.signals import (
     REVIEW_STATUSES,
     FeedbackRecord,
@@ -79,9 +80,15 @@ _NEEDS_REVIEW = "needs-review"
 _ONE_MS = timedelta(milliseconds=1)
 
 
+_EPOCH_NAIVE = datetime(1970, 1, 1)
+
+
 def _ms(value: datetime) -> int:
-    """Milliseconds since the epoch (naive means UTC): DateTime64(3) takes them as is."""
-    return (truncate_ms(value) - _EPOCH) // _ONE_MS
+    """Milliseconds since the epoch, truncated (naive means UTC): DateTime64(3) takes
+    them as they are."""
+    if value.tzinfo is None:
+        return (value - _EPOCH_NAIVE) // _ONE_MS
+    return (value - _EPOCH) // _ONE_MS
 
 
 def _utc(value: Any) -> datetime | None:
@@ -98,6 +105,22 @@ def _text(value: Any) -> Any:
     if value is None:
         return None
     return clean_text(value if isinstance(value, str) else str(value))
+
+
+def _texts(column: Sequence[Any], required: bool = False) -> list[Any]:
+    """A text column as stored: NUL and lone surrogates become U+FFFD (the shared rule),
+    non-strings become text, and a required column gets '' for None. One scan of the
+    joined column decides whether anything needs fixing (it almost never does)."""
+    try:
+        joined = "".join(filter(None, column))
+    except TypeError:  # something that is not a str
+        joined = None
+    clean = joined is not None and (
+        ("\x00" not in joined and joined.isascii()) or not BAD_CHARS.search(joined))
+    out = list(column) if clean else [_text(v) for v in column]
+    if required and None in out:
+        out = [v if v is not None else "" for v in out]
+    return out
 
 
 # ---------------------------------------------------------------------------- row codec
@@ -131,20 +154,19 @@ class SignalCodec:
         out: list[list[Any]] = []
         for attr, ch_type, column in zip(self.attrs, self.types, pivot, strict=True):
             if ch_type.startswith("DateTime64"):
-                out.append([_ms(v) for v in column])
+                out.append(list(map(_ms, column)))
             elif ch_type.startswith("Array("):
-                out.append([[_text(t) for t in v if t is not None] if v else [] for v in column])
+                out.append([_texts([t for t in v if t is not None], True) if v else []
+                            for v in column])
             elif ch_type.startswith("Map("):
-                out.append([{_text(k): _text(x) if x is not None else "" for k, x in v.items()}
-                            if v else {} for v in column])
+                out.append([_labels(v) for v in column])
             elif "Float64" in ch_type:
                 out.append([float(v) if v is not None else None for v in column])
             elif attr in _JSON_ATTRS:
                 out.append([encode_json(v) if v is not None else None for v in column])
-            elif ch_type.startswith(("Nullable(", "LowCardinality(Nullable(")):
-                out.append([_text(v) for v in column])
-            else:  # a required text column: never NULL
-                out.append([_text(v) if v is not None else "" for v in column])
+            else:  # text; a non-Nullable one never gets NULL
+                out.append(_texts(column, not ch_type.startswith(
+                    ("Nullable(", "LowCardinality(Nullable("))))
         return out
 
     def decode(self, row: Sequence[Any], review_status: str | None = None) -> Any:
@@ -164,6 +186,14 @@ class SignalCodec:
         if self.signal == "feedback":
             values["review_status"] = review_status or _NEEDS_REVIEW
         return signal_ddl.spec(self.signal).record(**values)
+
+
+def _labels(value: Any) -> dict[str, str]:
+    """Metric labels as Map(String, String): text keys and values (None becomes '')."""
+    if not value:
+        return {}
+    keys, values = _texts(list(value.keys())), _texts(list(value.values()), True)
+    return dict(zip(keys, values, strict=True))
 
 
 _JSON_ATTRS = frozenset({"data", "metadata", "scope", "cost_metadata"})
@@ -274,6 +304,28 @@ def filter_conditions(signal: str, f: SignalFilter, p: Params, review_table: str
     return conds
 
 
+def _slices(cols: list[list[Any]], types: Sequence[str], n: int, max_rows: int,
+            max_bytes: int) -> list[tuple[int, int]]:
+    """Row ranges of at most ``max_rows`` rows and ``max_bytes`` of text."""
+    text = [c for c, t in zip(cols, types, strict=True)
+            if t in ("String", "Nullable(String)", "LowCardinality(String)",
+                     "LowCardinality(Nullable(String))")]
+    if sum(sum(map(len, filter(None, c))) for c in text) <= max_bytes:
+        return [(i, min(n, i + max_rows)) for i in range(0, n, max_rows)]
+    sizes = [sum(len(v) for v in row if v) for row in zip(*text, strict=True)]
+    out, start = [], 0
+    while start < n:
+        end, size = start, 0
+        while end < n and end - start < max_rows:
+            if end > start and size + sizes[end] > max_bytes:
+                break
+            size += sizes[end]
+            end += 1
+        out.append((start, end))
+        start = end
+    return out
+
+
 def _where(conds: Sequence[str]) -> str:
     return f" WHERE {' AND '.join(conds)}" if conds else ""
 
@@ -288,6 +340,7 @@ class SignalsMixin:
         insert_settings: dict[str, Any]
         read_settings: dict[str, Any] | None
         max_insert_rows: int
+        max_insert_bytes: int
         delete_method: str
         clock: VersionClock
 
@@ -324,16 +377,20 @@ class SignalsMixin:
 
     # ------------------------------------------------------------------ writes
     def _insert_signal(self, signal: str, records: Sequence[Any]) -> None:
-        """One INSERT per ``max_insert_rows`` rows, in column form with the column types
-        given (no DESCRIBE). A retried batch inserts rows with the same keys: FINAL and
-        the merges keep one copy (see :mod:`.signal_ddl`)."""
+        """INSERTs in column form with the column types given (no DESCRIBE), each within
+        ``max_insert_rows`` rows and ``max_insert_bytes`` of text (a larger row goes
+        alone). A retried batch inserts rows with the same keys: FINAL and the merges
+        keep one copy (see :mod:`.signal_ddl`)."""
         if not records:
             return
         codec = CODECS[signal]
-        for start in range(0, len(records), self.max_insert_rows):
-            chunk = records[start:start + self.max_insert_rows]
+        cols = codec.encode(records, self._encode_json)
+        n = len(records)
+        for start, end in _slices(cols, codec.types, n, self.max_insert_rows,
+                                  self.max_insert_bytes):
             self.client.insert(
-                signal_ddl.table_name(signal), codec.encode(chunk, self._encode_json),
+                signal_ddl.table_name(signal),
+                cols if (start, end) == (0, n) else [c[start:end] for c in cols],
                 column_names=list(codec.names), database=self.database,
                 column_type_names=list(codec.types), column_oriented=True,
                 settings=self.insert_settings)
