@@ -6,7 +6,7 @@ import pytest
 
 from mastra_storage.storage.clickhouse import ddl, offline_sql
 from mastra_storage.storage.clickhouse.ddl import DDLOptionsError, SchemaOptions
-from mastra_storage.storage.clickhouse.migrations import render
+from mastra_storage.storage.clickhouse.migrations import MIGRATIONS, render
 
 COLUMNS = """\
     `traceId` String,
@@ -207,7 +207,17 @@ def test_offline_sql_is_every_migration_with_history_rows():
     assert statements[5].startswith("INSERT INTO `mastra`.`mastra_storage_migrations`")
     assert statements[5].rstrip(";\n").endswith(
         "(2, 'skip indexes on the trace and correlation ids', now64(3, 'UTC'))")
-    assert len(statements) == 6 and text.endswith(";\n")
+    signal_tables = ["mastra_metric_events", "mastra_log_events", "mastra_score_events",
+                     "mastra_feedback_events"]
+    for i, table in enumerate(signal_tables, start=6):
+        assert statements[i].startswith(f"CREATE TABLE IF NOT EXISTS `mastra`.`{table}`")
+    for i, table in enumerate(signal_tables, start=10):
+        assert statements[i].startswith(f"ALTER TABLE `mastra`.`{table}`")
+    assert statements[14].startswith(
+        "CREATE TABLE IF NOT EXISTS `mastra`.`mastra_storage_feedback_review`")
+    assert statements[15].rstrip(";\n").endswith(
+        f"(3, '{MIGRATIONS[2].name}', now64(3, 'UTC'))")
+    assert len(statements) == 16 and text.endswith(";\n")
 
 
 def test_offline_sql_from_a_url_keeps_cluster_and_ttl():
@@ -245,4 +255,5 @@ def test_applied_result_reads_well():
     assert Applied([1, 2]) == [1, 2]
     assert str(Applied([2])) == ("applied ClickHouse migrations: "
                                  "2 (skip indexes on the trace and correlation ids)")
-    assert str(Applied()) == "no pending ClickHouse migrations (at version 2)"
+    assert str(Applied()) == (
+        f"no pending ClickHouse migrations (at version {MIGRATIONS[-1].version})")

@@ -47,10 +47,13 @@ def test_first_run_applies_everything_and_records_it(fresh):
     assert history_rows(fresh) == [(m.version, m.name) for m in MIGRATIONS]
     tables = fresh.query_rows("SELECT name FROM system.tables WHERE database = {d:String} "
                               "ORDER BY name", {"d": fresh.database})
-    assert tables == [("mastra_ai_spans",), ("mastra_storage_migrations",)]
+    assert tables == [(t,) for t in sorted([
+        "mastra_ai_spans", "mastra_storage_migrations", "mastra_metric_events",
+        "mastra_log_events", "mastra_score_events", "mastra_feedback_events",
+        "mastra_storage_feedback_review"])]
     indexes = fresh.query_rows(
         "SELECT name FROM system.data_skipping_indices WHERE database = {d:String} "
-        "ORDER BY name", {"d": fresh.database})
+        "AND table = 'mastra_ai_spans' ORDER BY name", {"d": fresh.database})
     assert [r[0] for r in indexes] == sorted(
         ["idx_traceId", "idx_runId", "idx_threadId", "idx_sessionId", "idx_requestId",
          "idx_userId", "idx_resourceId"])

@@ -157,7 +157,7 @@ def seed_signals(store: Any, s: Seeded) -> None:
 
 # Backends whose stores implement the signals so far (work in progress: the others are
 # expected to fail until their implementation lands).
-IMPLEMENTED = {"memory", "clickhouse", "mongodb"}
+IMPLEMENTED = {"memory", "clickhouse", "mongodb", "sqlite", "libsql", "postgres"}
 
 
 @pytest.fixture(autouse=True)
@@ -528,6 +528,18 @@ def test_trace_query_limits_are_enforced():
         plan_trace_query({"timeRange": {"from": iso(T0), "to": iso(T0 + timedelta(1))},
                           "where": eq("input", "x")})
     assert err.value.issues[0].code == "field_not_allowed"
+
+
+@pytest.mark.parametrize("where,code", [
+    (eq("metadata.tier", "a\ud800b"), "invalid_literal"),
+    (eq("metadata.k\udfff", "x"), "invalid_field"),
+])
+def test_trace_query_refuses_text_no_store_can_hold(where, code):
+    """A lone surrogate is an invalid query, not an encoding error from deep inside."""
+    with pytest.raises(TraceQueryError) as err:
+        plan_trace_query({"timeRange": {"from": iso(T0), "to": iso(T0 + timedelta(1))},
+                          "where": where})
+    assert err.value.issues[0].code == code
 
 
 def test_trace_query_field_and_value_suggestions(store, seeded):

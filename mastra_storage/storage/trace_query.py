@@ -210,6 +210,14 @@ def _utf8(value: str) -> int:
     return len(value.encode("utf-8", "surrogatepass"))
 
 
+def _has_lone_surrogate(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def _datetime_literal(value: Any, path: list[str | int]) -> datetime:
     if not isinstance(value, str) or "T" not in value:
         raise _fail("invalid_literal", path, "The literal does not match the selected field type")
@@ -225,8 +233,12 @@ def _literal(spec: FieldSpec, op: str, value: Any, path: list[str | int]) -> Any
     bad = _fail("invalid_literal", path, "The literal does not match the selected field type")
     if value is None:
         return None
-    if isinstance(value, str) and _utf8(value) > MAX_STRING_BYTES:
-        raise _fail("invalid_request", path, "String literal is too large")
+    if isinstance(value, str):
+        if _utf8(value) > MAX_STRING_BYTES:
+            raise _fail("invalid_request", path, "String literal is too large")
+        if _has_lone_surrogate(value):
+            # No store can hold or compare such a string; refuse it as a bad literal.
+            raise _fail("invalid_literal", path, "The literal is not valid Unicode text")
     kind = spec.kind
     if kind == "number":
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(
@@ -264,6 +276,8 @@ def _path(raw: Any, scope: str, where: list[str | int]) -> FieldSpec:
         path = path[2:-1].strip()
     if _utf8(path) > MAX_PATH_BYTES:
         raise _fail("invalid_request", where, "Predicate path is too large")
+    if _has_lone_surrogate(path):
+        raise _fail("invalid_field", where, "The field path is not valid Unicode text")
     spec = _BY_PATH[scope].get(path)
     if spec is not None:
         return spec
@@ -527,7 +541,7 @@ def query_binding(start: datetime, end: datetime, where: Any, order_field: str,
     payload = {"timeRange": {"from": format_iso(start), "to": format_iso(end)},
                "where": where, "result": "traces",
                "orderBy": {"field": order_field, "direction": direction}}
-    return hashlib.sha256(_stable(payload).encode("utf-8")).hexdigest()
+    return hashlib.sha256(_stable(payload).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def encode_cursor(binding: str, sort_value: datetime, trace_id: str) -> str:
