@@ -47,9 +47,13 @@ CAPABILITIES: dict[str, StrategyCapability] = {
     "memory": StrategyCapability(
         _S.REALTIME, (_S.REALTIME, _S.BATCH_WITH_UPDATES, _S.INSERT_ONLY)
     ),
-    # Mastra's v-next layout: span events appended, one table per signal.
+    # Mastra's v-next layouts, one table per signal. PostgreSQL appends a start row and an
+    # end row per span (``mastra_span_events``). ClickHouse's v-next store in
+    # @mastra/clickhouse 1.16 is insert-only: its ``endedAt`` is a non-null sort-key column
+    # and its list reads keep one unspecified row per span, so a start row would show a
+    # running root to Mastra as a finished zero-length span. We follow the store.
     "postgres-vnext": StrategyCapability(_S.EVENT_SOURCED, (_S.EVENT_SOURCED,)),
-    "clickhouse-vnext": StrategyCapability(_S.EVENT_SOURCED, (_S.EVENT_SOURCED,)),
+    "clickhouse-vnext": StrategyCapability(_S.INSERT_ONLY, (_S.INSERT_ONLY,)),
 }
 
 
