@@ -5,7 +5,7 @@ Data flows tracing → processors → exporters → storage; see the README for 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import MissingDriverError, UnsupportedStrategyError
 from .exporters.default import DefaultExporter, MastraStorageExporter
@@ -15,6 +15,9 @@ from .processors.sensitive_data import SensitiveDataFilter
 from .storage.capabilities import TracingStrategy
 from .storage.urls import create_store
 from .tracing import Span, SpanType, Tracer
+
+if TYPE_CHECKING:  # loaded lazily at run time (below), typed for checkers
+    from .exporters.cloud import CloudExporter, MastraPlatformExporter
 
 __version__ = "0.1.0"
 

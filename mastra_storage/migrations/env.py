@@ -23,7 +23,7 @@ def run_offline() -> None:
         # Offline there is no server to ask: emit SQL for SQL Server 2017+ (NVARCHAR(max),
         # OFFSET/FETCH), the oldest release whose JSON functions the store relies on.
         dialect.server_version_info = (14,)
-        dialect._setup_version_attributes()
+        dialect._setup_version_attributes()  # type: ignore[attr-defined]
     with context.begin_transaction():
         if schema:
             from mastra_storage.storage.sql.migrate import schema_ddl

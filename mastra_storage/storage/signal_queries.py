@@ -127,7 +127,9 @@ class SignalFilter:
     thread_id: str | None = None
     request_id: str | None = None
     source: str | None = None  # executionSource
-    tags: tuple[str, ...] | None = None  # all must be present
+    # A single string is one value; any sequence is kept as a tuple (Sequence[str] so a
+    # single string type-checks: ``LogsFilter(level="error")``).
+    tags: Sequence[str] | None = None  # all must be present
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tags", _strings("tags", self.tags))
@@ -156,7 +158,7 @@ class SignalFilter:
 
 @dataclass(frozen=True, kw_only=True)
 class LogsFilter(SignalFilter):
-    level: tuple[str, ...] | None = None
+    level: Sequence[str] | None = None
     search: str | None = None  # case-insensitive substring of the message
 
     def __post_init__(self) -> None:
@@ -169,7 +171,7 @@ class LogsFilter(SignalFilter):
 
 @dataclass(frozen=True, kw_only=True)
 class ScoresFilter(SignalFilter):
-    scorer_id: tuple[str, ...] | None = None
+    scorer_id: Sequence[str] | None = None
     score_source: str | None = None
     metadata: Mapping[str, Any] | None = None  # every given key equal
 
@@ -181,7 +183,7 @@ class ScoresFilter(SignalFilter):
 
 @dataclass(frozen=True, kw_only=True)
 class FeedbackFilter(SignalFilter):
-    feedback_type: tuple[str, ...] | None = None
+    feedback_type: Sequence[str] | None = None
     feedback_source: str | None = None
     feedback_user_id: str | None = None
     review_status: str | None = None
@@ -195,8 +197,8 @@ class FeedbackFilter(SignalFilter):
 
 @dataclass(frozen=True, kw_only=True)
 class MetricsFilter(SignalFilter):
-    name: tuple[str, ...] | None = None
-    trace_ids: tuple[str, ...] | None = None
+    name: Sequence[str] | None = None
+    trace_ids: Sequence[str] | None = None
     provider: str | None = None
     model: str | None = None
     cost_unit: str | None = None
