@@ -299,3 +299,169 @@ def test_paged_list_and_root_lookup(store: MSSQLStore) -> None:
     root = flat(compile_(sa.select(*store._full_cols).where(
         t.c.traceId == "x", t.c.parentSpanId.is_(None)).order_by(t.c.startedAt).limit(1)))
     assert root.startswith("SELECT TOP __[POSTCOMPILE_param_1]")
+
+
+# ----------------------------------------------------------------------- signals
+
+@pytest.fixture
+def sstore(store: MSSQLStore) -> MSSQLStore:
+    store._signals_present = True  # never connected: the signal tables are taken as there
+    return store
+
+
+def test_signal_tables_ddl(sstore: MSSQLStore) -> None:
+    for codec in sstore.signals.values():
+        name, ident = codec.table.name, codec.id_name
+        ddl = [flat(compile_(s)) for s in sstore.dialect.signal_create_ddl(codec.table)]
+        create = ddl[0]
+        assert create.startswith(f"CREATE TABLE obs.{name} ( [cursorId] BIGINT NOT NULL "
+                                 "IDENTITY(1,1), ")
+        assert f"[{ident}] NVARCHAR(255) NOT NULL" in create
+        assert "timestamp DATETIME2(7) NOT NULL" in create
+        assert "tags NVARCHAR(max) NOT NULL DEFAULT '[]'" in create
+        assert create.endswith(f"CONSTRAINT obs_{name}_pkey PRIMARY KEY NONCLUSTERED "
+                               f"([{ident}]) )")
+        assert all(s.startswith(f"CREATE INDEX obs_{name}_") for s in ddl[1:])
+        assert f"CREATE INDEX obs_{name}_ts_idx ON obs.{name} (timestamp DESC)" in ddl
+    metrics = flat(compile_(sstore.dialect.signal_create_ddl(
+        sstore.signals["metrics"].table)[0]))
+    for column in ("name NVARCHAR(255) NOT NULL", "value FLOAT NOT NULL",
+                   "labels NVARCHAR(max) NOT NULL DEFAULT '{}'", "[estimatedCost] FLOAT NULL",
+                   "[entityType] NVARCHAR(255) NULL", "[traceId] NVARCHAR(255) NULL",
+                   "[costMetadata] NVARCHAR(max) NULL"):
+        assert column in metrics, column
+    feedback = flat(compile_(sstore.dialect.signal_create_ddl(
+        sstore.signals["feedback"].table)[0]))
+    assert "[reviewStatus] NVARCHAR(max) NOT NULL DEFAULT 'needs-review'" in feedback
+
+
+def test_signal_insert_is_a_merge_that_keeps_the_stored_record(sstore: MSSQLStore) -> None:
+    codec = sstore.signals["logs"]
+    dialect = sstore.dialect
+    assert isinstance(dialect, MSSQLDialect)
+    compiled = compile_(dialect.insert_signal_sql(codec.table, codec.id_name, codec.names))
+    sql = flat(compiled)
+    assert sql.startswith("MERGE INTO obs.mastra_log_events WITH (HOLDLOCK) AS t USING (SELECT "
+                          "CAST(:logId AS NVARCHAR(255)) AS [logId], "
+                          "CAST(:timestamp AS DATETIME2(7)) AS timestamp, ")
+    assert "ON t.[logId] = s.[logId] WHEN NOT MATCHED THEN INSERT (" in sql
+    assert "WHEN MATCHED" not in sql and "cursorId" not in sql and sql.endswith(");")
+    assert sorted(compiled.binds) == sorted(codec.names)
+
+
+def test_signal_row_codec(sstore: MSSQLStore) -> None:
+    from mastra_storage.model.signals import MetricRecord
+
+    codec = sstore.signals["metrics"]
+    rec = MetricRecord(timestamp=datetime(2026, 11, 2, 10, 0, 0, 123456, tzinfo=timezone.utc),
+                       name="n" * 300, value=3, labels={"k": "v"}, tags=["a"],
+                       entity_name="e" * 300, metadata={"x": float("inf")}, metric_id="m1")
+    row = dict(zip(codec.names, codec.encode(rec), strict=True))
+    assert row["name"] == "n" * 255  # NVARCHAR(255), indexed: cut, not rejected
+    assert row["entityName"] == "e" * 300  # NVARCHAR(max)
+    assert row["timestamp"] == datetime(2026, 11, 2, 10, 0, 0, 123000)  # naive UTC, ms
+    assert row["value"] == 3.0 and row["labels"] == '{"k":"v"}' and row["tags"] == '["a"]'
+    assert row["metadata"] == '{"x":"Infinity"}' and row["costMetadata"] is None
+    back = codec.decode(row)
+    assert back.timestamp == datetime(2026, 11, 2, 10, 0, 0, 123000, tzinfo=timezone.utc)
+    assert back.labels == {"k": "v"} and back.tags == ["a"] and back.metric_id == "m1"
+
+
+def test_signal_filters_compile_to_bound_parameters(sstore: MSSQLStore) -> None:
+    from mastra_storage.storage.signal_queries import LogsFilter, ScoresFilter, TimeRange
+
+    logs = sstore.signals["logs"]
+    f = LogsFilter(search=HOSTILE, tags=(HOSTILE,), level=("warn", "error"),
+                   trace_id=HOSTILE, source=HOSTILE,
+                   timestamp=TimeRange(at(0), at(9), start_exclusive=True))
+    compiled = compile_(sa.select(logs.table.c.logId).where(*sstore._log_conditions(logs, f)))
+    sql = flat(compiled)
+    assert HOSTILE not in sql and "DROP" not in sql
+    assert re.search(r"CHARINDEX\(:\w+, LOWER\(obs\.mastra_log_events\.message\)\) > :\w+",
+                     sql)
+    assert "OPENJSON(obs.mastra_log_events.tags)" in sql
+    assert "obs.mastra_log_events.timestamp > :timestamp_1" in sql
+    assert "[executionSource] = :executionSource_1" in sql
+    assert sum(v == HOSTILE.lower() or v == HOSTILE for v in compiled.params.values()) == 4
+    scores = sstore.signals["scores"]
+    s = compile_(sa.select(scores.table.c.scoreId).where(*sstore._score_conditions(
+        scores, ScoresFilter(metadata={HOSTILE: HOSTILE}, scorer_id=("a", "b")))))
+    assert HOSTILE not in str(s) and "OPENJSON(obs.mastra_score_events.metadata)" in str(s)
+
+
+def test_metric_statements(sstore: MSSQLStore) -> None:
+    from mastra_storage.model.signals import TABLE_METRICS
+    from mastra_storage.storage.signal_queries import MetricPercentilesRequest
+
+    codec = sstore.signals["metrics"]
+    bucket = sstore.dialect.epoch_bucket(codec.table.c.timestamp, 3600)
+    label = sstore._group_key(codec, HOSTILE)
+    groups = sstore._groups(None, ("tokens",), "last", None, [label, bucket])
+    compiled = compile_(groups.stmt)
+    sql = flat(compiled)
+    assert HOSTILE not in sql and HOSTILE in compiled.params.values()
+    # the label is read once, in a derived table (SQL Server can't group or partition by
+    # a subquery); "last" ranks each group's rows one level up
+    assert re.search(r"FROM \(SELECT \(SELECT TOP \S+ jm\.\[value\] FROM "
+                     r"OPENJSON\(obs\.mastra_metric_events\.labels\) AS jm WHERE "
+                     r"jm\.\[key\] = :\w+\) AS g0, \(DATEDIFF_BIG\(second, "
+                     r"CAST\('1970-01-01' AS DATETIME2\), obs\.mastra_metric_events\.timestamp\) "
+                     r"/ (:\w+)\) \* \1 AS g1", sql)
+    assert "row_number() OVER (PARTITION BY mr.g0, mr.g1 ORDER BY mr.ts DESC, mr.o DESC) " \
+        "AS rn FROM (SELECT" in sql
+    assert re.search(r"max\(CASE WHEN \(ml\.rn = :\w+\) THEN ml\.v ELSE NULL END\) AS value",
+                     sql)
+    assert sql.endswith("AS mr) AS ml GROUP BY ml.g0, ml.g1")
+    pct = flat(compile_(sstore._percentile_statement(MetricPercentilesRequest(
+        "tokens", (0.5, 0.99), "5m"))))
+    assert pct.startswith("SELECT DISTINCT pv.b, percentile_cont(0.5) WITHIN GROUP "
+                          "(ORDER BY pv.v) OVER (PARTITION BY pv.b) AS p0, percentile_cont(0.99)")
+    assert pct.endswith("ORDER BY pv.b")
+    keys = flat(compile_(sstore._label_keys_statement(HOSTILE)))
+    assert (f"FROM obs.{TABLE_METRICS} CROSS APPLY OPENJSON(obs.{TABLE_METRICS}.labels) AS lk "
+            f"WHERE obs.{TABLE_METRICS}.name = :name_1") in keys
+
+
+def test_trace_query_compiles_to_one_statement_with_bound_literals(sstore: MSSQLStore) -> None:
+    from mastra_storage.storage.trace_query import plan_trace_query
+
+    where = {"op": "and", "args": [
+        {"op": "eq", "left": {"path": f"metadata.{HOSTILE}"}, "right": {"literal": HOSTILE}},
+        {"op": "not", "arg": {"op": "includes", "path": "tags", "value": HOSTILE}},
+        {"op": "gte", "left": {"path": "durationMs"}, "right": {"literal": 5}},
+        {"spans": {"some": {"op": "eq", "left": {"path": "model"},
+                            "right": {"literal": HOSTILE}}}},
+        {"scores": {"none": {"op": "exists", "path": "spanId"}}},
+        {"feedback": {"some": {"op": "lt", "left": {"path": "value"},
+                               "right": {"literal": 2}}}},
+    ]}
+    query = plan_trace_query({"timeRange": {"from": "2026-11-01T00:00:00Z",
+                                            "to": "2026-11-02T00:00:00Z"}, "where": where})
+    compiled = compile_(sa.select(sstore.table.c.traceId).where(*sstore._where(query)))
+    sql = flat(compiled)
+    assert HOSTILE not in sql and "DROP" not in sql and "JSON_VALUE" not in sql
+    assert sum(v == HOSTILE for v in compiled.params.values()) == 4
+    assert "EXISTS (SELECT 1 FROM obs.mastra_ai_spans AS rel_spans_0 WHERE " \
+        "rel_spans_0.[traceId] = obs.mastra_ai_spans.[traceId]" in sql
+    assert "NOT (EXISTS (SELECT 1 FROM obs.mastra_score_events AS rel_scores_1" in sql
+    assert "rel_feedback_2.[valueNumber] IS NOT NULL AND rel_feedback_2.[valueNumber] <" in sql
+    assert "DATEDIFF_BIG(millisecond, CAST('1970-01-01' AS DATETIME2), " \
+        "obs.mastra_ai_spans.[endedAt])" in sql
+    # metadata.<key>: one lookup, the key bound, blank strings left out as in Python
+    assert re.search(r"CASE WHEN \(\(SELECT TOP \S+ jm\.\[value\] FROM "
+                     r"OPENJSON\(obs\.mastra_ai_spans\.metadata\) AS jm WHERE jm\.\[key\] = "
+                     r":\w+ AND jm\.\[type\] = :\w+ AND TRIM\(:\w+ FROM jm\.\[value\]\) != :\w+\) "
+                     r"= :\w+\) THEN", sql)
+    assert "obs.mastra_ai_spans.[parentSpanId] IS NULL AND obs.mastra_ai_spans.[endedAt] " \
+        "IS NOT NULL" in sql
+
+
+def test_offline_migration_creates_the_signal_tables() -> None:
+    script = flat(offline_sql("mssql+pyodbc://sa:pw@db.example:1433/mastra?driver=FreeTDS",
+                              schema="obs"))
+    for table in ("mastra_log_events", "mastra_metric_events", "mastra_score_events",
+                  "mastra_feedback_events"):
+        assert f"CREATE TABLE obs.{table} ( [cursorId] BIGINT NOT NULL IDENTITY(1,1)" in script
+    assert "PARTITION" not in script
+    assert "SET version_num='0002' WHERE obs.mastra_storage_alembic_version.version_num = " \
+        "'0001'" in script

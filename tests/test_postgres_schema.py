@@ -97,7 +97,7 @@ def test_upgrade_on_empty_database_creates_exactly_the_contract_table(pg: Provid
         engine = make_engine(our_db)
         try:
             upgrade(engine)
-            assert current_revision(engine) == "0001"
+            assert current_revision(engine) == "0002"
         finally:
             engine.dispose()
         want, got = catalogue(mastra_db), catalogue(our_db)
@@ -110,7 +110,7 @@ def test_names_follow_mastra_in_a_named_schema(pg: Provider, db: str) -> None:
     engine = make_engine(db)
     try:
         upgrade(engine, schema="obs")
-        assert current_revision(engine, "obs") == "0001"
+        assert current_revision(engine, "obs") == "0002"
         with engine.connect() as conn:
             assert sa.inspect(conn).has_table(VERSION_TABLE, schema="obs")
     finally:
@@ -139,7 +139,7 @@ def test_upgrade_twice_is_a_noop(pg: Provider, db: str) -> None:
         assert catalogue(db, "twice") == before
         with engine.connect() as conn:
             versions = conn.execute(sa.text(f"SELECT version_num FROM twice.{VERSION_TABLE}"))
-            assert [r[0] for r in versions] == ["0001"]
+            assert [r[0] for r in versions] == ["0002"]
             assert sa.inspect(conn).has_table("marker", schema="twice")
     finally:
         engine.dispose()
@@ -207,7 +207,7 @@ def test_adopts_a_table_created_by_mastra_without_data_loss(pg: Provider, db: st
 
     store = create_store(db, auto_migrate=True)
     try:
-        assert current_revision(store.engine) == "0001"  # type: ignore[attr-defined]
+        assert current_revision(store.engine) == "0002"  # type: ignore[attr-defined]
         assert catalogue(db) == before  # nothing added, nothing duplicated
         trace = store.get_trace(t)
         assert trace is not None and [s.span_id for s in trace.spans] == [root, child]
@@ -316,10 +316,141 @@ def test_offline_sql_runs_on_an_empty_database_and_matches_the_contract(pg: Prov
         want, got = catalogue(mastra_db), catalogue(our_db)
         engine = make_engine(our_db)
         try:
-            assert current_revision(engine) == "0001"
+            assert current_revision(engine) == "0002"
             upgrade(engine)  # the offline script left a state the online path accepts
         finally:
             engine.dispose()
     for part in ("columns", "pk", "indexes", "triggers", "function"):
         assert got[part] == want[part], part
 
+
+
+# ----------------------------------------------------------------------- signal tables
+
+VNEXT = "postgres-vnext.observability.sql"  # in tests/contract/
+SIGNAL_TABLES = ("mastra_log_events", "mastra_metric_events", "mastra_score_events",
+                 "mastra_feedback_events")
+
+
+def vnext_sql() -> str:
+    """Mastra's v-next DDL as psql runs it: without psql's meta-commands, and without the
+    ``ALTER INDEX … ATTACH PARTITION`` lines naming daily partitions the dump left out."""
+    lines = contract_text(VNEXT).splitlines()
+    return "\n".join(line for line in lines
+                     if not line.startswith("\\") and not line.startswith("ALTER INDEX"))
+
+
+def signal_catalogue(url: str, schema: str) -> dict[str, Any]:
+    """Per signal table: columns, primary key, indexes, partition key, and partitions with
+    their bounds."""
+    engine = make_engine(url)
+    out: dict[str, Any] = {}
+    try:
+        with engine.connect() as conn:
+            def rows(sql: str, **kw: Any) -> list[tuple[Any, ...]]:
+                return [tuple(r) for r in conn.execute(sa.text(sql), kw)]
+
+            for table in SIGNAL_TABLES:
+                rel = f'"{schema}".{table}'
+                out[table] = {
+                    "columns": rows(
+                        "SELECT column_name, data_type, udt_name, is_nullable, column_default "
+                        "FROM information_schema.columns WHERE table_schema = :s AND "
+                        "table_name = :t ORDER BY ordinal_position", s=schema, t=table),
+                    "pk": rows("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                               "WHERE conrelid = CAST(:r AS regclass) AND contype = 'p'", r=rel),
+                    "indexes": sorted(rows("SELECT indexname, indexdef FROM pg_indexes WHERE "
+                                           "schemaname = :s AND tablename = :t", s=schema,
+                                           t=table)),
+                    "partition_key": rows("SELECT pg_get_partkeydef(CAST(:r AS regclass))",
+                                          r=rel),
+                    "partitions": sorted(rows(
+                        "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i "
+                        "JOIN pg_class c ON c.oid = i.inhrelid "
+                        "WHERE i.inhparent = CAST(:r AS regclass)", r=rel)),
+                }
+    finally:
+        engine.dispose()
+    return out
+
+
+def test_signal_tables_are_exactly_mastras_vnext_tables(pg: Provider) -> None:
+    from datetime import timedelta
+
+    with fresh_database(pg.url) as mastra_db, fresh_database(pg.url) as our_db:
+        run_script(mastra_db, vnext_sql())
+        engine = make_engine(our_db)
+        try:
+            upgrade(engine, schema="obsv")
+        finally:
+            engine.dispose()
+        want, got = signal_catalogue(mastra_db, "obsv"), signal_catalogue(our_db, "obsv")
+    assert sum(len(t["indexes"]) for t in want.values()) == 27  # 23 + 4 primary keys
+    for table in SIGNAL_TABLES:
+        for part in ("columns", "pk", "indexes", "partition_key"):
+            assert got[table][part] == want[table][part], (table, part)
+        assert want[table]["partition_key"] == [('RANGE ("timestamp")',)]
+        # the daily partitions Mastra's init() makes: yesterday through today + 14
+        today = datetime.now(timezone.utc).date()
+        days = [today + timedelta(days=n) for n in range(-1, 15)]
+        assert got[table]["partitions"] == sorted(
+            (f"{table}_p{d:%Y%m%d}",
+             f"FOR VALUES FROM ('{d:%Y-%m-%d} 00:00:00+00') TO "
+             f"('{d + timedelta(days=1):%Y-%m-%d} 00:00:00+00')") for d in days), table
+
+
+def test_adopts_mastras_vnext_tables_and_shares_their_rows(pg: Provider, db: str) -> None:
+    from mastra_storage.storage.signal_queries import MetricAggregateRequest
+
+    run_script(db, vnext_sql())
+    # a partition and rows as Mastra's PostgresStoreVNext writes them
+    run_script(db, """
+        CREATE TABLE obsv.mastra_log_events_p20261102 (LIKE obsv.mastra_log_events INCLUDING ALL);
+        ALTER TABLE obsv.mastra_log_events ATTACH PARTITION obsv.mastra_log_events_p20261102
+            FOR VALUES FROM ('2026-11-02 00:00:00+00') TO ('2026-11-03 00:00:00+00');
+        INSERT INTO obsv.mastra_log_events ("logId", "timestamp", level, message, "traceId",
+            "executionSource", tags, data, metadata)
+        VALUES ('mastra-log', '2026-11-02T10:00:00.123Z', 'warn', 'from Mastra', 't1',
+                'cloud', '{vip,beta}'::text[], '{"k": 1}'::jsonb, '{"m": "x"}'::jsonb);
+        CREATE TABLE obsv.mastra_metric_events_p20261102
+            (LIKE obsv.mastra_metric_events INCLUDING ALL);
+        ALTER TABLE obsv.mastra_metric_events ATTACH PARTITION
+            obsv.mastra_metric_events_p20261102
+            FOR VALUES FROM ('2026-11-02 00:00:00+00') TO ('2026-11-03 00:00:00+00');
+        INSERT INTO obsv.mastra_metric_events ("metricId", "timestamp", name, value, labels)
+        VALUES ('mastra-metric', '2026-11-02T10:00:00Z', 'tokens', 12, '{"model": "m"}');
+    """)
+    before = signal_catalogue(db, "obsv")
+    store = create_store(db, schema="obsv", auto_migrate=True)
+    try:
+        assert current_revision(store.engine, "obsv") == "0002"  # type: ignore[attr-defined]
+        after = signal_catalogue(db, "obsv")
+        for table in SIGNAL_TABLES:  # kept as they were; only days still missing were added
+            for part in ("columns", "pk", "indexes", "partition_key"):
+                assert after[table][part] == before[table][part], (table, part)
+            assert set(before[table]["partitions"]) <= set(after[table]["partitions"])
+        (log,) = store.list_logs().items  # type: ignore[attr-defined]
+        assert (log.log_id, log.level, log.message, log.source, log.tags, log.data,
+                log.metadata) == ("mastra-log", "warn", "from Mastra", "cloud",
+                                  ["vip", "beta"], {"k": 1}, {"m": "x"})
+        assert log.timestamp == datetime(2026, 11, 2, 10, 0, 0, 123000, tzinfo=timezone.utc)
+        assert store.metric_aggregate(MetricAggregateRequest(  # type: ignore[attr-defined]
+            ("tokens",), "sum")).value == 12
+        assert store.discover_metric_label_keys("tokens") == ["model"]  # type: ignore[attr-defined]
+        from mastra_storage.model.signals import LogRecord
+
+        store.batch_create_logs([LogRecord(
+            timestamp=datetime(2026, 11, 2, 11, tzinfo=timezone.utc), level="info",
+            message="from Python", tags=["py"], log_id="python-log")])
+    finally:
+        store.close()
+    engine = make_engine(db)
+    try:
+        with engine.connect() as conn:  # what a Mastra reader selects
+            row = conn.execute(sa.text(
+                'SELECT "cursorId", "xactId"::text, tags, "timestamp" FROM obsv.mastra_log_events '
+                "WHERE \"logId\" = 'python-log'")).one()
+    finally:
+        engine.dispose()
+    assert row[0] > 1 and int(row[1]) > 0 and row[2] == ["py"]
+    assert row[3] == datetime(2026, 11, 2, 11, tzinfo=timezone.utc)

@@ -85,7 +85,7 @@ def test_reads_and_adopts_a_database_written_by_mastra(tmp_path):
     payload = _mastra_db(path)
     store = SQLiteStore(path)
     store.init()  # adopts: no data loss, version row written
-    assert current_revision(store.engine) == "0001"
+    assert current_revision(store.engine) == "0002"
     span = found(store.get_span("a" * 32, "b" * 16))
     assert span.input == payload["input"] and span.attributes == payload["attributes"]
     assert span.status == "success"

@@ -103,8 +103,8 @@ class MSSQLStore(SQLStore):
         max_overflow: int = 10,
         engine_options: dict[str, Any] | None = None,
     ) -> None:
-        engine = server_engine("MSSQLStore", "mssql", url, engine, lambda: make_engine(
-            url, fast_executemany=fast_executemany, pool_size=pool_size,
+        engine = server_engine("MSSQLStore", "mssql", url, engine, lambda u: make_engine(
+            u, fast_executemany=fast_executemany, pool_size=pool_size,
             max_overflow=max_overflow, **(engine_options or {})))
         super().__init__(engine, MSSQLDialect(), schema=schema, auto_migrate=auto_migrate)
 

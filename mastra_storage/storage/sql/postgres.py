@@ -74,8 +74,8 @@ class PostgresStore(SQLStore):
         max_overflow: int = 10,
         engine_options: dict[str, Any] | None = None,
     ) -> None:
-        engine = server_engine("PostgresStore", "postgresql", url, engine, lambda: make_engine(
-            url, pool_size=pool_size, max_overflow=max_overflow, **(engine_options or {})))
+        engine = server_engine("PostgresStore", "postgresql", url, engine, lambda u: make_engine(
+            u, pool_size=pool_size, max_overflow=max_overflow, **(engine_options or {})))
         super().__init__(engine, PostgresDialect(), schema=schema, auto_migrate=auto_migrate)
 
     @classmethod

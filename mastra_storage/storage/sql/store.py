@@ -2,12 +2,15 @@
 
 Everything backend-specific is asked of ``self.dialect`` (:class:`~.dialect.SqlDialect`);
 this module only builds portable statements. Filter values are always bound parameters.
+Spans live here; the other signals, metric aggregates, the trace query and retention are
+mixins of their own modules (``signals``, ``metrics``, ``trace_query``, ``retention``).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -17,10 +20,14 @@ from ...lifecycle import after_fork_in_child
 from ...model.entities import entity_type_values
 from ...model.spans import COLUMNS, HEAVY_ATTRS, UPDATE_ATTRS, SpanRecord
 from ...model.time import utc_now
-from ..base import BaseStore
-from ..queries import Pagination, TracesFilter, TracesOrderBy
+from ..base import BRANCH_TYPES, BaseStore, check_id, order_spans
+from ..queries import Pagination, TracesFilter, TracesOrderBy, TracesPage
+from ..signal_queries import ALL_FEATURES, Feature
 from ..validation import require_ids
 from .dialects.base import SqlDialect
+from .metrics import MetricsMixin
+from .retention import RetentionMixin
+from .trace_query import TraceQueryMixin
 
 _ATTR_TO_NAME = {c.attr: c.name for c in COLUMNS}
 _UPDATE_NAMES = [_ATTR_TO_NAME[a] for a in UPDATE_ATTRS]
@@ -29,12 +36,13 @@ WRITE_CHUNK = 1000
 
 
 def server_engine(label: str, dialect_name: str, url: Any, engine: sa.Engine | None,
-                  make_engine: Callable[[], sa.Engine]) -> sa.Engine:
-    """The engine of a server store built from a URL or an engine (exactly one of them)."""
+                  make_engine: Callable[[Any], sa.Engine]) -> sa.Engine:
+    """The engine of a server store built from a URL (``make_engine(url)``) or an engine
+    (exactly one of them)."""
     if engine is None:
         if url is None:
             raise ValueError(f"{label} needs a URL or an engine")
-        return make_engine()
+        return make_engine(url)
     if url is not None:
         raise ValueError(f"{label} takes a URL or an engine, not both")
     if engine.dialect.name != dialect_name:
@@ -42,7 +50,7 @@ def server_engine(label: str, dialect_name: str, url: Any, engine: sa.Engine | N
     return engine
 
 
-class SQLStore(BaseStore):
+class SQLStore(MetricsMixin, TraceQueryMixin, RetentionMixin, BaseStore):
     """Observability store over a SQLAlchemy engine and a :class:`SqlDialect`."""
 
     def __init__(
@@ -60,6 +68,7 @@ class SQLStore(BaseStore):
         self.auto_migrate = auto_migrate
         self.metadata = sa.MetaData()
         self.table = dialect.build_table(self.metadata, schema)
+        self._build_signal_tables()
         self._init_lock = threading.Lock()
         self._initialised = False
         self._build_statements()
@@ -78,7 +87,16 @@ class SQLStore(BaseStore):
                 upgrade(self.engine, schema=self.schema)
             else:
                 require_table(self.engine, self.schema)
+            self._signals_present = None  # look again: the migration may have made them
+            self._check_signal_tables()
             self._initialised = True
+
+    def features(self) -> frozenset[Feature]:
+        """Everything but delta polling; without the signal tables (a database migrated
+        before they existed, opened without ``auto_migrate``) only the span reads."""
+        if self._check_signal_tables():
+            return ALL_FEATURES - {Feature.DELTA_POLLING}
+        return frozenset({Feature.BRANCHES})
 
     def close(self) -> None:
         self.engine.dispose()
@@ -143,11 +161,13 @@ class SQLStore(BaseStore):
         if not ids:
             return 0
         deleted = 0
-        with self.engine.begin() as conn:
+        codecs = self._present_codecs(list(self.signals))
+        with self.engine.begin() as conn:  # spans and their signals go together
             for i in range(0, len(ids), 500):
                 result = conn.execute(sa.delete(self.table)
                                       .where(self.table.c.traceId.in_(ids[i:i + 500])))
                 deleted += result.rowcount or 0
+            self._delete_trace_signals(conn, ids, codecs)
         return deleted
 
     def delete_traces_older_than(self, before: datetime) -> int:
@@ -185,9 +205,13 @@ class SQLStore(BaseStore):
         return self._fetch(sa.select(*cols).where(t.c.traceId == trace_id)
                            .order_by(t.c.startedAt, t.c.spanId))
 
-    def _conditions(self, f: TracesFilter, root: sa.Table) -> list[sa.ColumnElement[bool]]:
+    def _conditions(self, f: TracesFilter, root: sa.Table,
+                    roots_only: bool = True) -> list[sa.ColumnElement[bool]]:
+        """The trace-list filters on ``root`` (``roots_only=False``: on any span, as the
+        branch list applies them to its anchors)."""
         d = self.dialect
-        conds: list[sa.ColumnElement[bool]] = [root.c.parentSpanId.is_(None)]
+        conds: list[sa.ColumnElement[bool]] = (
+            [root.c.parentSpanId.is_(None)] if roots_only else [])
         for attr, value in f.equalities():
             col = root.c[_ATTR_TO_NAME[attr]]
             if attr == "entity_type":  # "workflow_run" also matches legacy "workflow" rows
@@ -228,9 +252,10 @@ class SQLStore(BaseStore):
     def _list_roots(
         self, filters: TracesFilter, pagination: Pagination, order_by: TracesOrderBy
     ) -> tuple[list[SpanRecord], int]:
+        return self._page_of_spans(self._conditions(filters, self.table), pagination, order_by)
+
+    def _ordering(self, order_by: TracesOrderBy) -> list[Any]:
         t = self.table
-        conds = self._conditions(filters, t)
-        count = sa.select(sa.func.count()).select_from(t).where(*conds)
         col = t.c.startedAt if order_by.field == "startedAt" else t.c.endedAt
         desc = order_by.direction == "DESC"
         ordering: list[Any] = []
@@ -242,10 +267,46 @@ class SQLStore(BaseStore):
             col, t.c.startedAt, t.c.traceId)
         for c in keys:
             ordering.append(c.desc() if desc else c.asc())
-        page = (sa.select(*self._full_cols).where(*conds).order_by(*ordering)
+        return ordering
+
+    def _page_of_spans(self, conds: list[sa.ColumnElement[bool]], pagination: Pagination,
+                       order_by: TracesOrderBy) -> tuple[list[SpanRecord], int]:
+        t = self.table
+        count = sa.select(sa.func.count()).select_from(t).where(*conds)
+        # spanId last: several anchors of one trace may share their start time
+        page = (sa.select(*self._full_cols).where(*conds)
+                .order_by(*self._ordering(order_by), t.c.spanId)
                 .limit(pagination.per_page).offset(pagination.offset))
         with self.engine.connect() as conn:
             total = int(conn.execute(count).scalar_one())
             rows = conn.execute(page).mappings().all() if total > pagination.offset else []
         decode = self.dialect.decode
         return [decode(dict(r)) for r in rows], total
+
+    def list_branches(self, filters: TracesFilter | None = None, page: int = 0,
+                      per_page: int = 10, order_by: TracesOrderBy | None = None) -> TracesPage:
+        """Spans of the branch types (anywhere in a trace) matching the trace-list filters,
+        which apply to the anchor span itself (``has_child_error`` is ignored)."""
+        pagination = Pagination(page, per_page)
+        f = replace(filters or TracesFilter(), has_child_error=None)
+        t = self.table
+        conds = [t.c.spanType.in_(sorted(BRANCH_TYPES)),
+                 *self._conditions(f, t, roots_only=False)]
+        spans, total = self._page_of_spans(conds, pagination, order_by or TracesOrderBy())
+        return TracesPage(spans, total, page, per_page, pagination.offset + len(spans) < total)
+
+    def get_spans(self, trace_id: str, span_ids: Sequence[str]) -> list[SpanRecord]:
+        """The named spans of a trace (unknown ids skipped), by start time."""
+        check_id(trace_id, "trace_id")
+        wanted = list(dict.fromkeys(check_id(s, "span_id") for s in span_ids))
+        if not wanted:
+            return []
+        t = self.table
+        out: list[SpanRecord] = []
+        for i in range(0, len(wanted), 500):
+            out += self._fetch(sa.select(*self._full_cols).where(
+                t.c.traceId == trace_id, t.c.spanId.in_(wanted[i:i + 500])))
+        # The trace's order (start time, then depth in the whole tree), payloads left out.
+        position = {s.span_id: i for i, s in enumerate(
+            order_spans(self._get_trace_spans(trace_id, light=True)))}
+        return sorted(out, key=lambda s: position.get(s.span_id, 0))

@@ -17,6 +17,13 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
 from ....model.jsonsafe import DEFAULT_MAX_BYTES, clean_text, dumps, loads
+from ....model.signals import (
+    TABLE_FEEDBACK,
+    TABLE_LOGS,
+    TABLE_METRICS,
+    TABLE_SCORES,
+    SignalColumn,
+)
 from ....model.spans import COLUMNS, TABLE_SPANS, ColumnSpec, SpanRecord
 from ....model.time import format_iso, parse_iso, truncate_ms
 
@@ -28,6 +35,37 @@ _TIMESTAMP = tuple(i for i, c in enumerate(COLUMNS) if c.kind == "timestamp")
 _BOOL = tuple(i for i, c in enumerate(COLUMNS) if c.kind == "bool")
 _CREATED = _NAMES.index("createdAt")
 _UPDATED = _NAMES.index("updatedAt")
+
+# The insertion-order column of every signal table (PostgreSQL: Mastra's bigserial; SQLite:
+# the rowid; SQL Server: an identity): ties in time order are broken by it.
+CURSOR = "cursorId"
+# Server defaults of the signal tables' NOT NULL columns, as Mastra declares them.
+SIGNAL_DEFAULTS: dict[str, Any] = {"tags": [], "labels": {}, "reviewStatus": "needs-review"}
+_ENTITY = (("entityType", False), ("entityId", False), ("timestamp", True))
+# Mastra's btree indexes of the signal tables, (name suffix, ((column, descending), ...)),
+# in its order (tests/contract/postgres-vnext.observability.sql). Every dialect creates
+# them; PostgreSQL adds its GIN and cursor indexes.
+SIGNAL_INDEXES: dict[str, tuple[tuple[str, tuple[tuple[str, bool], ...]], ...]] = {
+    TABLE_METRICS: (("name_ts_idx", (("name", False), ("timestamp", True))),
+                    ("entity_idx", _ENTITY), ("traceid_idx", (("traceId", False),))),
+    TABLE_LOGS: (("ts_idx", (("timestamp", True),)),
+                 ("level_ts_idx", (("level", False), ("timestamp", True))),
+                 ("traceid_idx", (("traceId", False),)), ("entity_idx", _ENTITY)),
+    TABLE_SCORES: (("traceid_idx", (("traceId", False), ("timestamp", True))),
+                   ("scorerid_idx", (("scorerId", False), ("timestamp", True))),
+                   ("entity_idx", _ENTITY)),
+    TABLE_FEEDBACK: (("traceid_idx", (("traceId", False), ("timestamp", True))),
+                     ("type_idx", (("feedbackType", False), ("timestamp", True))),
+                     ("entity_idx", _ENTITY)),
+}
+# Columns an index also carries so that metric aggregates read the index alone (SQLite:
+# trailing index columns; SQL Server: INCLUDE); PostgreSQL keeps Mastra's exact index.
+SIGNAL_INDEX_INCLUDES: dict[tuple[str, str], tuple[str, ...]] = {
+    (TABLE_METRICS, "name_ts_idx"): ("value", "estimatedCost", "costUnit"),
+}
+# Whitespace Python's str.strip() removes: "blank" means the same thing in SQL and Python.
+WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003"
+              "\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
 
 
 class SqlDialect:
@@ -208,6 +246,188 @@ class SqlDialect:
         ``added`` names the columns the migration just added to it (e.g. to backfill).
         """
         return []
+
+    # ------------------------------------------------------------------ signal tables
+    # Logs, metrics, scores and feedback: Mastra's v-next columns (model/signals.py) in
+    # the backend's natural types, plus the insertion-order column CURSOR.
+
+    def signal_column_type(self, table_name: str,
+                           column: SignalColumn) -> sa.types.TypeEngine[Any]:
+        if column.kind == "float":
+            return sa.Float()
+        return sa.Text()
+
+    def signal_lead_columns(self) -> list[sa.Column[Any]]:
+        """Columns before Mastra's: the insertion order (SQLite: an INTEGER PRIMARY KEY,
+        i.e. the rowid itself, no extra storage)."""
+        return [sa.Column(CURSOR, sa.Integer(), primary_key=True)]
+
+    def signal_default(self, column: SignalColumn) -> Any:
+        """The server default of ``column`` (Mastra's, for its NOT NULL columns), or None."""
+        if column.name not in SIGNAL_DEFAULTS:
+            return None
+        value = SIGNAL_DEFAULTS[column.name]
+        text = value if isinstance(value, str) else str(dumps(value)[0])
+        return sa.text("'" + text.replace("'", "''") + "'")
+
+    def build_signal_table(self, metadata: sa.MetaData, schema: str | None, name: str,
+                           columns: Sequence[SignalColumn]) -> sa.Table:
+        """A signal table; ``columns`` are the live model's or a migration's frozen list
+        (the first one is the record id)."""
+        cols: list[Any] = self.signal_lead_columns()
+        cols += [sa.Column(c.name, self.signal_column_type(name, c), nullable=c.nullable,
+                           server_default=self.signal_default(c)) for c in columns]
+        table = sa.Table(name, metadata, *cols, schema=schema)
+        self.add_signal_keys(table, columns[0].name)
+        return table
+
+    def signal_index_name(self, table: sa.Table, suffix: str) -> str:
+        return f"{table.name}_{suffix}"
+
+    def signal_indexes(self, table: sa.Table) -> list[tuple[str, tuple[tuple[str, bool], ...]]]:
+        """Mastra's btree indexes, plus a time index on every table (retention, lists)."""
+        specs = list(SIGNAL_INDEXES[table.name])
+        if not any(suffix == "ts_idx" for suffix, _ in specs):
+            specs.append(("ts_idx", (("timestamp", True),)))
+        return specs
+
+    def add_signal_keys(self, table: sa.Table, id_column: str) -> None:
+        """The record id's unique key and the indexes (SQLite: a unique index on the id;
+        covered columns trail the key)."""
+        sa.Index(self.signal_index_name(table, f"{id_column.lower()}_key"),
+                 table.c[id_column], unique=True)
+        for suffix, cols in self.signal_indexes(table):
+            covered = SIGNAL_INDEX_INCLUDES.get((table.name, suffix), ())
+            sa.Index(self.signal_index_name(table, suffix),
+                     *(table.c[c].desc() if desc else table.c[c] for c, desc in cols),
+                     *(table.c[c] for c in covered))
+
+    def signal_create_ddl(self, table: sa.Table) -> list[Any]:
+        """Statements creating a signal table with its keys and indexes."""
+        return [sa.schema.CreateTable(table),
+                *(sa.schema.CreateIndex(ix)
+                  for ix in sorted(table.indexes, key=lambda i: str(i.name)))]
+
+    # signal row codec
+    def encode_signal_timestamp(self, value: datetime) -> Any:
+        return self.encode_timestamp(value)
+
+    def decode_signal_timestamp(self, value: Any) -> datetime | None:
+        return self.decode_timestamp(value)
+
+    def signal_timestamp_param(self, value: datetime) -> Any:
+        return self.encode_signal_timestamp(value)
+
+    def encode_tags(self, tags: Any) -> Any:
+        return self.encode_json(list(tags) if tags else [])
+
+    def decode_tags(self, value: Any) -> list[Any] | None:
+        tags = self.decode_json(value) if value is not None else None
+        return tags if isinstance(tags, list) and tags else None
+
+    def encode_signal_text(self, table_name: str, column: str, value: str) -> Any:
+        return self.encode_text(value)
+
+    def insert_signals(self, conn: sa.Connection, table: sa.Table, id_column: str,
+                       names: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Insert rows (values in ``names`` order), skipping records already stored."""
+        raise NotImplementedError
+
+    def prepare_signal_tables(self, engine: sa.Engine, tables: Sequence[sa.Table]) -> None:
+        """Once per store, when the signal tables are found (PostgreSQL: the partitions
+        of the coming days)."""
+
+    def before_signal_write(self, engine: sa.Engine, table: sa.Table,
+                            timestamps: Sequence[datetime]) -> None:
+        """Make room for rows with ``timestamps`` (PostgreSQL: their days' partitions)."""
+
+    def lacks_room(self, error: BaseException) -> bool:
+        """Whether a failed write failed for want of a storage unit for its rows (then
+        :meth:`before_signal_write` runs again with nothing cached, and the write once more)."""
+        return False
+
+    def forget_room(self, table: sa.Table) -> None:
+        """Drop what :meth:`before_signal_write` remembers about ``table``."""
+
+    def drop_signal_partitions(self, engine: sa.Engine, table: sa.Table,
+                               cutoff: datetime) -> int:
+        """Drop whole storage units older than ``cutoff``; returns the rows they held."""
+        return 0
+
+    # signal expressions
+    def signal_tags_contains(self, col: sa.ColumnElement[Any],
+                             tag: str) -> ColumnElement[bool]:
+        """The tags column of a signal table has ``tag``."""
+        return self.json_array_contains(col, tag)
+
+    def signal_tag_elements(self, col: sa.ColumnElement[Any], alias: str
+                            ) -> tuple[Any, sa.ColumnElement[Any]]:
+        """(FROM item, its text element) listing the tags of a signal row."""
+        return self.json_string_elements(col, alias)
+
+    def json_string_elements(self, col: sa.ColumnElement[Any], alias: str
+                             ) -> tuple[Any, sa.ColumnElement[Any]]:
+        """(FROM item joined with :meth:`join_each`, its element when a JSON string, else
+        NULL) for the elements of JSON array ``col``."""
+        raise NotImplementedError
+
+    def json_members(self, col: sa.ColumnElement[Any], alias: str
+                     ) -> tuple[Any, sa.ColumnElement[Any], sa.ColumnElement[Any]]:
+        """(FROM item, key, value when a JSON string else NULL) for the members of
+        JSON object ``col``."""
+        raise NotImplementedError
+
+    def join_each(self, left: Any, each: Any) -> Any:
+        """``left`` joined with a table function of its own columns (SQL Server: APPLY)."""
+        return sa.join(left, each, sa.true())
+
+    def json_member(self, col: sa.ColumnElement[Any], key: str, text_only: bool = False,
+                    non_blank: bool = False) -> sa.ColumnElement[Any]:
+        """The value of top-level member ``key`` (a bound parameter) of JSON object
+        ``col``: as text, or NULL when missing; ``text_only``: NULL unless a JSON string;
+        ``non_blank``: also NULL when that string is blank (as Python's ``strip``)."""
+        raise NotImplementedError
+
+    def json_array_nonempty(self, col: sa.ColumnElement[Any]) -> ColumnElement[bool]:
+        """``col`` is a JSON array with at least one element."""
+        raise NotImplementedError
+
+    def epoch_ms(self, col: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        """Milliseconds since the epoch of a timestamp column, as an exact integer."""
+        raise NotImplementedError
+
+    def epoch_bucket(self, col: sa.ColumnElement[Any], seconds: int) -> sa.ColumnElement[Any]:
+        """The start of the ``seconds``-wide UTC bucket of ``col``, in epoch seconds."""
+        raise NotImplementedError
+
+    def contains_text(self, col: sa.ColumnElement[Any], needle: str) -> ColumnElement[bool]:
+        """Lower-cased ``col`` contains ``needle`` (already lower-cased, bound)."""
+        raise NotImplementedError
+
+    def not_blank(self, expr: sa.ColumnElement[Any]) -> ColumnElement[bool]:
+        """``expr`` has a character other than whitespace (Python's ``str.strip``)."""
+        return sa.func.trim(expr, sa.bindparam(None, WHITESPACE, type_=sa.Text())) != ""
+
+    def byte_length(self, expr: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        """Length of a text in UTF-8 bytes."""
+        raise NotImplementedError
+
+    # metric percentiles
+    native_percentiles: ClassVar[bool] = False
+
+    def percentile_value(self, p: float, value: sa.ColumnElement[Any],
+                         bucket: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        """``percentile_cont(p)`` of ``value`` per ``bucket`` (dialects that have it)."""
+        raise NotImplementedError
+
+    def percentile_grouped(self) -> bool:
+        """Whether :meth:`percentile_value` is an aggregate (GROUP BY) or a window."""
+        return True
+
+    # retention
+    def table_bytes(self, conn: sa.Connection, table: sa.Table) -> int | None:
+        """Bytes used by ``table`` and its indexes, when the backend can tell."""
+        return None
 
 
 class NativeTimestamps:

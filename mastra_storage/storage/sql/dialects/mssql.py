@@ -24,11 +24,22 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mssql
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement, quoted_name
+from sqlalchemy.sql.selectable import Join
 
 from ....model.jsonsafe import dumps, to_jsonable
+from ....model.signals import SignalColumn
 from ....model.spans import COLUMNS, TABLE_SPANS, ColumnSpec, SpanRecord
-from .base import NativeTimestamps, SqlDialect, dedupe_rows
+from .base import (
+    CURSOR,
+    SIGNAL_INDEX_INCLUDES,
+    SIGNAL_INDEXES,
+    WHITESPACE,
+    NativeTimestamps,
+    SqlDialect,
+    dedupe_rows,
+)
 
 KEY_LENGTH = 100
 # Key of the application lock that serialises migrations (a stable 31-bit number).
@@ -37,6 +48,51 @@ LOCK_TIMEOUT_MS = 120_000
 # OPENJSON's [type] column: https://learn.microsoft.com/sql/t-sql/functions/openjson-transact-sql
 JSON_NULL, JSON_STRING, JSON_NUMBER, JSON_BOOL, JSON_ARRAY, JSON_OBJECT = range(6)
 _INDEXED = frozenset(c.name for c in COLUMNS if c.indexed and c.kind == "text")
+# Signal tables: the id and every text column of an index are NVARCHAR(255) (an index key
+# of up to three of them stays under SQL Server's 1,700-byte limit); longer values are cut.
+SIGNAL_KEY_LENGTH = 255
+_SIGNAL_INDEXED = {table: frozenset(c for _, cols in specs for c, _ in cols)
+                   for table, specs in SIGNAL_INDEXES.items()}
+_SIGNAL_IDS = frozenset({"logId", "metricId", "scoreId", "feedbackId"})
+_EPOCH = "CAST('1970-01-01' AS DATETIME2)"
+
+
+class CrossApply(Join):
+    """``left CROSS APPLY right``: SQL Server's join of a table function of ``left``'s
+    columns (what LATERAL is elsewhere)."""
+
+    inherit_cache = True
+
+    def __init__(self, left: Any, right: Any) -> None:
+        super().__init__(left, right, sa.true())
+
+
+@compiles(CrossApply)
+def _cross_apply(element: CrossApply, compiler: Any, **kw: Any) -> str:
+    linter = kw.get("from_linter")
+    if linter is not None:
+        linter.edges.update((a, b) for a in element.left._from_objects
+                            for b in element.right._from_objects)
+    kw["asfrom"] = True
+    return (f"{compiler.process(element.left, **kw)} CROSS APPLY "
+            f"{compiler.process(element.right, **kw)}")
+
+
+class TrimChars(ColumnElement[Any]):
+    """``TRIM(chars FROM expr)`` (SQL Server 2017+)."""
+
+    inherit_cache = True
+    type = sa.UnicodeText()
+
+    def __init__(self, expr: Any, chars: Any) -> None:
+        self.expr = expr
+        self.chars = chars
+
+
+@compiles(TrimChars)
+def _trim_chars(element: TrimChars, compiler: Any, **kw: Any) -> str:
+    chars = compiler.process(element.chars, **kw)
+    return f"TRIM({chars} FROM {compiler.process(element.expr, **kw)})"
 
 
 class MSSQLDialect(NativeTimestamps, SqlDialect):
@@ -128,6 +184,135 @@ class MSSQLDialect(NativeTimestamps, SqlDialect):
             sa.select(sa.literal_column("1")).select_from(oj).where(
                 (oj.c.type == JSON_STRING)
                 & (oj.c.value == sa.bindparam(None, item, type_=sa.UnicodeText()))))
+
+    # ------------------------------------------------------------------ signals
+    def signal_column_type(self, table_name: str,
+                           column: SignalColumn) -> sa.types.TypeEngine[Any]:
+        kind = column.kind
+        if kind == "timestamp":
+            return mssql.DATETIME2(precision=7)  # type: ignore[no-untyped-call]
+        if kind == "float":
+            return mssql.FLOAT()
+        if kind == "text" and (column.name in _SIGNAL_IDS
+                               or column.name in _SIGNAL_INDEXED.get(table_name, ())):
+            return mssql.NVARCHAR(SIGNAL_KEY_LENGTH)
+        return mssql.NVARCHAR(None)
+
+    def signal_lead_columns(self) -> list[sa.Column[Any]]:
+        return [sa.Column(CURSOR, sa.BigInteger(), sa.Identity(start=1, increment=1),
+                          nullable=False)]
+
+    def signal_index_name(self, table: sa.Table, suffix: str) -> str:
+        return f"{self.name_prefix(table.schema)}{table.name}_{suffix}"
+
+    def add_signal_keys(self, table: sa.Table, id_column: str) -> None:
+        table.append_constraint(sa.PrimaryKeyConstraint(
+            id_column, name=self.signal_index_name(table, "pkey"), mssql_clustered=False))
+        for suffix, cols in self.signal_indexes(table):
+            covered = SIGNAL_INDEX_INCLUDES.get((table.name, suffix), ())
+            sa.Index(self.signal_index_name(table, suffix),
+                     *(table.c[c].desc() if desc else table.c[c] for c, desc in cols),
+                     mssql_include=list(covered))
+
+    def encode_signal_text(self, table_name: str, column: str, value: str) -> Any:
+        if len(value) > SIGNAL_KEY_LENGTH and (
+                column in _SIGNAL_IDS or column in _SIGNAL_INDEXED.get(table_name, ())):
+            value = value[:SIGNAL_KEY_LENGTH]
+        return self.encode_text(value)
+
+    def insert_signal_sql(self, table: sa.Table, id_column: str,
+                          names: Sequence[str]) -> sa.TextClause:
+        """MERGE … WITH (HOLDLOCK) inserting the row unless its id is stored already."""
+        dialect = mssql.dialect()  # type: ignore[no-untyped-call]
+        q = dialect.identifier_preparer.quote
+        type_sql = dialect.type_compiler_instance.process
+        target = f"{q(table.schema)}.{q(table.name)}" if table.schema else q(table.name)
+        cols = [table.c[n] for n in names]
+        source = ", ".join(f"CAST(:{c.name} AS {type_sql(c.type)}) AS {q(c.name)}"
+                           for c in cols)
+        sql = (f"MERGE INTO {target} WITH (HOLDLOCK) AS t\n"
+               f"USING (SELECT {source}) AS s\n"
+               f"ON t.{q(id_column)} = s.{q(id_column)}\n"
+               f"WHEN NOT MATCHED THEN INSERT ({', '.join(q(n) for n in names)}) "
+               f"VALUES ({', '.join(f's.{q(n)}' for n in names)});")
+        return sa.text(sql).bindparams(*[sa.bindparam(c.name, type_=c.type) for c in cols])
+
+    def insert_signals(self, conn: sa.Connection, table: sa.Table, id_column: str,
+                       names: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        seen: dict[Any, dict[str, Any]] = {}
+        at = list(names).index(id_column)
+        for r in rows:  # one MERGE per id: the first snapshot of a retried record wins
+            seen.setdefault(r[at], dict(zip(names, r, strict=True)))
+        conn.execute(self.insert_signal_sql(table, id_column, names), list(seen.values()))
+
+    def json_string_elements(self, col: sa.ColumnElement[Any], alias: str
+                             ) -> tuple[Any, sa.ColumnElement[Any]]:
+        oj = self._openjson(col, alias)
+        return oj, sa.case((oj.c.type == JSON_STRING, oj.c.value), else_=sa.null())
+
+    def json_members(self, col: sa.ColumnElement[Any], alias: str
+                     ) -> tuple[Any, sa.ColumnElement[Any], sa.ColumnElement[Any]]:
+        oj = self._openjson(col, alias)
+        return oj, oj.c.key, sa.case((oj.c.type == JSON_STRING, oj.c.value), else_=sa.null())
+
+    def join_each(self, left: Any, each: Any) -> Any:
+        return CrossApply(left, each)
+
+    def json_member(self, col: sa.ColumnElement[Any], key: str, text_only: bool = False,
+                    non_blank: bool = False) -> sa.ColumnElement[Any]:
+        oj = self._openjson(col, "jm")
+        cond = oj.c.key == sa.bindparam(None, key, type_=sa.Unicode())
+        if text_only or non_blank:
+            cond = cond & (oj.c.type == JSON_STRING)
+        if non_blank:
+            cond = cond & self.not_blank(oj.c.value)
+        return sa.select(oj.c.value).select_from(oj).where(cond).limit(1).scalar_subquery()
+
+    def json_array_nonempty(self, col: sa.ColumnElement[Any]) -> ColumnElement[bool]:
+        oj = self._openjson(col, "ja")
+        return sa.and_(sa.func.LEFT(col, 1) == "[",
+                       sa.exists(sa.select(sa.literal_column("1")).select_from(oj)))
+
+    def epoch_ms(self, col: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        return sa.func.DATEDIFF_BIG(sa.literal_column("millisecond"),
+                                    sa.literal_column(_EPOCH), col, type_=sa.BigInteger())
+
+    def epoch_bucket(self, col: sa.ColumnElement[Any], seconds: int) -> sa.ColumnElement[Any]:
+        epoch = sa.func.DATEDIFF_BIG(sa.literal_column("second"), sa.literal_column(_EPOCH),
+                                     col, type_=sa.BigInteger())
+        step = sa.literal(seconds, sa.BigInteger())
+        return epoch // step * step
+
+    def contains_text(self, col: sa.ColumnElement[Any], needle: str) -> ColumnElement[bool]:
+        return sa.func.CHARINDEX(sa.bindparam(None, needle, type_=sa.Unicode()),
+                                 sa.func.LOWER(col)) > 0
+
+    def not_blank(self, expr: sa.ColumnElement[Any]) -> ColumnElement[bool]:
+        return TrimChars(expr, sa.bindparam(None, WHITESPACE, type_=sa.Unicode())) != ""
+
+    def byte_length(self, expr: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        # UTF-8 bytes through a UTF-8 collation (SQL Server 2019+).
+        utf8 = sa.cast(sa.collate(expr, "Latin1_General_100_BIN2_UTF8"), sa.VARCHAR())
+        return sa.func.DATALENGTH(utf8)
+
+    native_percentiles = True
+
+    def percentile_value(self, p: float, value: sa.ColumnElement[Any],
+                         bucket: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        # PERCENTILE_CONT takes a literal and is a window function in SQL Server; p is a
+        # checked float in [0, 1], never text from a request.
+        literal = sa.literal_column(repr(float(p)), sa.Float())
+        return sa.func.PERCENTILE_CONT(literal).within_group(value).over(partition_by=bucket)
+
+    def percentile_grouped(self) -> bool:
+        return False
+
+    def table_bytes(self, conn: sa.Connection, table: sa.Table) -> int | None:
+        name = f"{table.schema}.{table.name}" if table.schema else table.name
+        value = conn.execute(sa.text(
+            "SELECT SUM(used_page_count) * 8192 FROM sys.dm_db_partition_stats "
+            "WHERE object_id = OBJECT_ID(:n)"), {"n": name}).scalar()
+        return int(value or 0)
 
     # ------------------------------------------------------------------ migrations
     def migration_lock(self, conn: sa.Connection) -> None:

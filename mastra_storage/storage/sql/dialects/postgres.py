@@ -22,6 +22,7 @@ Decisions that keep the table shared with Mastra's own store:
 
 from __future__ import annotations
 
+import logging
 import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -32,10 +33,22 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import ColumnElement
 
-from ....model.jsonsafe import dumps, to_jsonable
+from ....model.jsonsafe import clean_text, dumps, to_jsonable
+from ....model.signals import TABLE_METRICS, TABLE_SCORES, SignalColumn
 from ....model.spans import COLUMNS, TABLE_SPANS, ColumnSpec, SpanRecord
-from .base import NativeTimestamps, SqlDialect, dedupe_rows
+from ....model.time import truncate_ms
+from ..partitions import DayPartitions, days_of, window
+from .base import (
+    CURSOR,
+    SIGNAL_DEFAULTS,
+    SIGNAL_INDEXES,
+    WHITESPACE,
+    NativeTimestamps,
+    SqlDialect,
+    dedupe_rows,
+)
 
+logger = logging.getLogger(__name__)
 MAX_IDENTIFIER_BYTES = 63
 TRIGGER_NAME = f"{TABLE_SPANS}_timestamps"
 TRIGGER_FUNCTION = "trigger_set_timestamps"
@@ -81,6 +94,20 @@ class JsonbText(sa.types.UserDefinedType[Any]):
         return sa.cast(bindvalue, postgresql.JSONB)
 
 
+class XID8(sa.types.UserDefinedType[Any]):
+    """PostgreSQL's 64-bit transaction id (``pg_current_xact_id()``), Mastra's ``xactId``."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "xid8"
+
+
+# Mastra's spelling of each signal column kind (tests/contract/postgres-vnext.observability.sql).
+_PG_SIGNAL_TYPES = {"text": "text", "timestamp": "timestamptz", "float": "double precision",
+                    "json": "jsonb", "tags": "text[]"}
+
+
 def pg_name(name: str) -> str:
     """Cut an identifier to PostgreSQL's limit (what the server would do, minus the notice)."""
     raw = name.encode("utf-8")
@@ -100,6 +127,10 @@ class PostgresDialect(NativeTimestamps, SqlDialect):
     # even at 50-100, and its extra round trips don't pay for a handful of rows.
     bulk_method: str = "auto"
     copy_threshold: int = 50
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._partitions: dict[tuple[str | None, str], DayPartitions] = {}
 
     # ------------------------------------------------------------------ schema
     def column_type(self, spec: ColumnSpec) -> sa.types.TypeEngine[Any]:
@@ -282,6 +313,225 @@ class PostgresDialect(NativeTimestamps, SqlDialect):
                 cur.execute(sql)
                 # Chunks may share a transaction: empty the stage for the next one.
                 cur.execute(f"TRUNCATE {stage}")
+
+    # ------------------------------------------------------------------ signals
+    # Mastra's v-next tables exactly: timestamptz, text[] tags, jsonb, bigserial cursor,
+    # xid8 transaction id, primary key (id, timestamp), daily range partitions.
+
+    def signal_column_type(self, table_name: str,
+                           column: SignalColumn) -> sa.types.TypeEngine[Any]:
+        kind = column.kind
+        if kind == "timestamp":
+            return postgresql.TIMESTAMP(timezone=True)
+        if kind == "float":
+            return postgresql.DOUBLE_PRECISION()
+        if kind == "json":
+            return JsonbText()
+        if kind == "tags":
+            return postgresql.ARRAY(PGText())
+        return PGText()
+
+    def signal_lead_columns(self) -> list[sa.Column[Any]]:
+        return [sa.Column(CURSOR, sa.BigInteger(), nullable=False),
+                sa.Column("xactId", XID8(), nullable=False)]
+
+    def signal_default(self, column: SignalColumn) -> Any:
+        return None  # rendered by signal_create_ddl, in Mastra's spelling
+
+    def add_signal_keys(self, table: sa.Table, id_column: str) -> None:
+        table.append_constraint(sa.PrimaryKeyConstraint(id_column, "timestamp",
+                                                        name=f"{table.name}_pkey"))
+
+    @staticmethod
+    def _signal_column_ddl(column: sa.Column[Any], kind: str) -> str:
+        out = f'  "{column.name}" {_PG_SIGNAL_TYPES[kind]}'
+        if not column.nullable:
+            out += " NOT NULL"
+        if column.name in SIGNAL_DEFAULTS:
+            value = SIGNAL_DEFAULTS[column.name]
+            if isinstance(value, list):
+                out += " DEFAULT '{}'"
+            elif isinstance(value, dict):
+                out += " DEFAULT '{}'::jsonb"
+            else:
+                out += " DEFAULT '" + str(value).replace("'", "''") + "'"
+        return out
+
+    @staticmethod
+    def signal_kind(column: sa.Column[Any]) -> str:
+        t = column.type
+        if isinstance(t, postgresql.TIMESTAMP):
+            return "timestamp"
+        if isinstance(t, postgresql.DOUBLE_PRECISION):
+            return "float"
+        if isinstance(t, JsonbText):
+            return "json"
+        if isinstance(t, postgresql.ARRAY):
+            return "tags"
+        return "text"
+
+    def signal_index_ddl(self, table: sa.Table) -> list[str]:
+        """Mastra's ``CREATE INDEX IF NOT EXISTS`` statements for a signal table, in its
+        order: btree, GIN on labels (metrics) and tags, the score id index, the cursor."""
+        name = table.name
+        target = self._qualified(table.schema, name)
+        out = []
+        for suffix, cols in SIGNAL_INDEXES[name]:
+            spec = ", ".join(f'"{c}" DESC' if desc else f'"{c}"' for c, desc in cols)
+            out.append(f'CREATE INDEX IF NOT EXISTS "{name}_{suffix}" ON {target} ({spec})')
+        if name == TABLE_METRICS:
+            out.append(f'CREATE INDEX IF NOT EXISTS "{name}_labels_gin" ON {target} '
+                       'USING gin ("labels")')
+        out.append(f'CREATE INDEX IF NOT EXISTS "{name}_tags_gin" ON {target} USING gin ("tags")')
+        if name == TABLE_SCORES:
+            out.append(f'CREATE INDEX IF NOT EXISTS "{name}_scoreid_cursor_idx" ON {target} '
+                       '("scoreId", "cursorId" DESC)')
+        out.append(f'CREATE INDEX IF NOT EXISTS "{name}_cursor_idx" ON {target} '
+                   '("xactId", "cursorId")')
+        return out
+
+    def signal_create_ddl(self, table: sa.Table) -> list[Any]:
+        """The table as Mastra's ``PostgresStoreVNext`` creates it (its text, from the
+        columns of ``table``), partitioned by day on ``timestamp``, and its indexes."""
+        data = [c for c in table.columns if c.name not in (CURSOR, "xactId")]
+        lines = ['  "cursorId" bigserial NOT NULL',
+                 '  "xactId" xid8 NOT NULL DEFAULT pg_current_xact_id()',
+                 *(self._signal_column_ddl(c, self.signal_kind(c)) for c in data),
+                 f'  PRIMARY KEY ("{data[0].name}", "timestamp")']
+        create = (f"CREATE TABLE IF NOT EXISTS {self._qualified(table.schema, table.name)} (\n"
+                  + ",\n".join(lines) + '\n)\nPARTITION BY RANGE ("timestamp")')
+        return [sa.text(create), *(sa.text(i) for i in self.signal_index_ddl(table))]
+
+    def encode_signal_timestamp(self, value: datetime) -> Any:
+        return truncate_ms(value)  # aware UTC, for timestamptz
+
+    def decode_signal_timestamp(self, value: Any) -> datetime | None:
+        return truncate_ms(value) if value is not None else None
+
+    def encode_tags(self, tags: Any) -> Any:
+        return [clean_text(t) if isinstance(t, str) else str(t) for t in tags or ()]
+
+    def decode_tags(self, value: Any) -> list[Any] | None:
+        return list(value) if value else None
+
+    def insert_signals(self, conn: sa.Connection, table: sa.Table, id_column: str,
+                       names: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        stmt = postgresql.insert(table).on_conflict_do_nothing(
+            index_elements=[id_column, "timestamp"])
+        conn.execute(stmt, [dict(zip(names, r, strict=True)) for r in rows])
+
+    def signal_tags_contains(self, col: sa.ColumnElement[Any],
+                             tag: str) -> ColumnElement[bool]:
+        probe = sa.bindparam(None, [tag], type_=postgresql.ARRAY(PGText()))
+        return col.op("@>", is_comparison=True)(probe)
+
+    def signal_tag_elements(self, col: sa.ColumnElement[Any], alias: str
+                            ) -> tuple[Any, sa.ColumnElement[Any]]:
+        each = sa.func.unnest(col).table_valued("value").render_derived().alias(alias)
+        return each, each.c.value
+
+    @staticmethod
+    def _as_text(value: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        """A jsonb string as text, anything else NULL."""
+        return sa.case((sa.func.jsonb_typeof(value) == "string",
+                        value.op("#>>", return_type=sa.Text())(sa.literal_column("'{}'"))),
+                       else_=sa.null())
+
+    def json_string_elements(self, col: sa.ColumnElement[Any], alias: str
+                             ) -> tuple[Any, sa.ColumnElement[Any]]:
+        array = sa.case((sa.func.jsonb_typeof(col) == "array", col),
+                        else_=sa.literal_column("'[]'::jsonb"))
+        each = sa.func.jsonb_array_elements(array).table_valued("value").render_derived() \
+            .alias(alias)
+        return each, self._as_text(each.c.value)
+
+    def json_members(self, col: sa.ColumnElement[Any], alias: str
+                     ) -> tuple[Any, sa.ColumnElement[Any], sa.ColumnElement[Any]]:
+        obj = sa.case((sa.func.jsonb_typeof(col) == "object", col),
+                      else_=sa.literal_column("'{}'::jsonb"))
+        each = sa.func.jsonb_each(obj).table_valued("key", "value").alias(alias)
+        return each, each.c.key, self._as_text(each.c.value)
+
+    def json_member(self, col: sa.ColumnElement[Any], key: str, text_only: bool = False,
+                    non_blank: bool = False) -> sa.ColumnElement[Any]:
+        k = sa.bindparam(None, key, type_=PGText())
+        if not (text_only or non_blank):
+            return col.op("->>", return_type=sa.Text())(k)
+        member = col.op("->", return_type=JsonbText())(k)
+        text = member.op("#>>", return_type=sa.Text())(sa.literal_column("'{}'"))
+        is_text = sa.func.jsonb_typeof(member) == "string"
+        if non_blank:
+            is_text = sa.and_(is_text, self.not_blank(text))
+        return sa.case((is_text, text), else_=sa.null())
+
+    def json_array_nonempty(self, col: sa.ColumnElement[Any]) -> ColumnElement[bool]:
+        return sa.func.coalesce(sa.and_(sa.func.jsonb_typeof(col) == "array",
+                                        col.op("<>", is_comparison=True)(
+                                            sa.literal_column("'[]'::jsonb"))), sa.false())
+
+    def epoch_ms(self, col: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        return sa.cast(sa.func.round(sa.extract("epoch", col) * 1000), sa.BigInteger())
+
+    def epoch_bucket(self, col: sa.ColumnElement[Any], seconds: int) -> sa.ColumnElement[Any]:
+        epoch = sa.func.date_part("epoch", col, type_=sa.Float())
+        return sa.cast(sa.func.floor(epoch / float(seconds)), sa.BigInteger()) * seconds
+
+    def contains_text(self, col: sa.ColumnElement[Any], needle: str) -> ColumnElement[bool]:
+        return sa.func.strpos(sa.func.lower(col), sa.bindparam(None, needle, type_=PGText())) > 0
+
+    def not_blank(self, expr: sa.ColumnElement[Any]) -> ColumnElement[bool]:
+        return sa.func.btrim(expr, sa.bindparam(None, WHITESPACE, type_=PGText())) != ""
+
+    def byte_length(self, expr: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        return sa.func.octet_length(expr)
+
+    native_percentiles = True
+
+    def percentile_value(self, p: float, value: sa.ColumnElement[Any],
+                         bucket: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        return sa.func.percentile_cont(sa.literal(p, sa.Float())).within_group(value)
+
+    def table_bytes(self, conn: sa.Connection, table: sa.Table) -> int | None:
+        value = conn.execute(sa.text(
+            "SELECT pg_total_relation_size(CAST(:t AS regclass)) + coalesce((SELECT "
+            "sum(pg_total_relation_size(relid)) FROM pg_partition_tree(CAST(:t AS regclass)) "
+            "WHERE relid <> CAST(:t AS regclass)), 0)"),
+            {"t": self._qualified(table.schema, table.name)}).scalar()
+        return int(value or 0)
+
+    def prepare_signal_tables(self, engine: sa.Engine, tables: Sequence[sa.Table]) -> None:
+        # As Mastra's init(): the coming days' partitions exist before anyone writes. A
+        # role that may not create tables (a read-only reader) still opens the store; a
+        # write makes its days itself, or says why it can't.
+        for table in tables:
+            try:
+                self.partitions(table).ensure(engine, window())
+            except (sa.exc.DBAPIError, RuntimeError) as exc:
+                logger.warning("could not create the coming days' partitions of %s: %s",
+                               table.name, exc)
+                return
+
+    def before_signal_write(self, engine: sa.Engine, table: sa.Table,
+                            timestamps: Sequence[datetime]) -> None:
+        self.partitions(table).ensure(engine, days_of(timestamps))
+
+    def lacks_room(self, error: BaseException) -> bool:
+        # e.g. another process pruned a day this store still thought was there
+        return "no partition of relation" in str(error)
+
+    def forget_room(self, table: sa.Table) -> None:
+        self.partitions(table).forget()
+
+    def drop_signal_partitions(self, engine: sa.Engine, table: sa.Table,
+                               cutoff: datetime) -> int:
+        return self.partitions(table).drop_before(engine, cutoff)
+
+    def partitions(self, table: sa.Table) -> DayPartitions:
+        """The daily partitions of a signal table (one tracker per table and store)."""
+        key = (table.schema, table.name)
+        if key not in self._partitions:
+            self._partitions[key] = DayPartitions(table.schema, table.name)
+        return self._partitions[key]
 
     # ------------------------------------------------------------------ migrations
     def migration_lock(self, conn: sa.Connection) -> None:

@@ -117,6 +117,69 @@ class SQLiteDialect(SqlDialect):
             cached = self._compiled[key] = (compiled.string, names)
         return cached
 
+    # ------------------------------------------------------------------ signals
+    def insert_signals(self, conn: sa.Connection, table: sa.Table, id_column: str,
+                       names: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        stmt = sqlite.insert(table).on_conflict_do_nothing()
+        sql, order = self._positional(conn, ("insert", table), stmt, list(names))
+        if tuple(order) != tuple(names):  # pragma: no cover - the compiler keeps our order
+            index = {n: i for i, n in enumerate(names)}
+            rows = [[r[index[n]] for n in order] for r in rows]
+        conn.exec_driver_sql(sql, [tuple(r) for r in rows])
+
+    def json_string_elements(self, col: sa.ColumnElement[Any], alias: str
+                             ) -> tuple[Any, sa.ColumnElement[Any]]:
+        each = sa.func.json_each(col).table_valued("value", "type").alias(alias)
+        return each, sa.case((each.c.type == "text", each.c.value), else_=sa.null())
+
+    def json_members(self, col: sa.ColumnElement[Any], alias: str
+                     ) -> tuple[Any, sa.ColumnElement[Any], sa.ColumnElement[Any]]:
+        each = sa.func.json_each(col).table_valued("key", "value", "type").alias(alias)
+        return each, each.c.key, sa.case((each.c.type == "text", each.c.value),
+                                          else_=sa.null())
+
+    def json_member(self, col: sa.ColumnElement[Any], key: str, text_only: bool = False,
+                    non_blank: bool = False) -> sa.ColumnElement[Any]:
+        # json_each with the key as a bound value: ->> would read a key holding quotes or
+        # starting with '$' as a JSON path.
+        each = sa.func.json_each(col).table_valued("key", "value", "type").alias("jm")
+        cond = each.c.key == sa.bindparam(None, key, type_=sa.Text())
+        if text_only or non_blank:
+            cond = cond & (each.c.type == "text")
+        if non_blank:
+            cond = cond & self.not_blank(each.c.value)
+        return sa.select(each.c.value).select_from(each).where(cond).limit(1).scalar_subquery()
+
+    def json_array_nonempty(self, col: sa.ColumnElement[Any]) -> ColumnElement[bool]:
+        return sa.func.coalesce(sa.func.json_array_length(col), 0) > 0
+
+    def epoch_ms(self, col: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        # julianday() keeps integer milliseconds internally: rounding restores them exactly.
+        return sa.cast(sa.func.round((sa.func.julianday(col) - 2440587.5) * 86400000.0),
+                       sa.Integer())
+
+    def epoch_bucket(self, col: sa.ColumnElement[Any], seconds: int) -> sa.ColumnElement[Any]:
+        step = sa.literal(seconds, sa.Integer())
+        return sa.func.unixepoch(col, type_=sa.Integer()) // step * step
+
+    def contains_text(self, col: sa.ColumnElement[Any], needle: str) -> ColumnElement[bool]:
+        # SQLite's lower() folds ASCII letters only (documented in docs/sql-servers.md).
+        return sa.func.instr(sa.func.lower(col), sa.bindparam(None, needle, type_=sa.Text())) > 0
+
+    def byte_length(self, expr: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        return sa.func.length(sa.cast(expr, sa.LargeBinary()))
+
+    def table_bytes(self, conn: sa.Connection, table: sa.Table) -> int | None:
+        names = [table.name, *(ix.name for ix in table.indexes if ix.name)]
+        marks = ", ".join("?" for _ in names)
+        try:
+            value = conn.exec_driver_sql(
+                f"SELECT sum(pgsize) FROM dbstat WHERE name IN ({marks})", tuple(names)
+            ).scalar()
+        except sa.exc.DBAPIError:  # built without the dbstat table (e.g. libSQL)
+            return None
+        return int(value) if value is not None else 0
+
     def upsert(self, table: sa.Table) -> sa.Executable:
         stmt = sqlite.insert(table)
         keep = self.immutable_columns

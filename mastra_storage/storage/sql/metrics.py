@@ -1,0 +1,272 @@
+"""Metric aggregates in SQL: KPI (with its comparison window), breakdown, time series and
+percentiles, with exactly the in-memory store's semantics (``memory.aggregate`` & co.).
+
+Everything is computed by the database; Python only shapes the (few) result rows:
+
+* ``sum avg min max count count_distinct``: the SQL aggregates; ``last``: the value of the
+  latest row (time, then insertion order) through ``row_number()`` per group.
+* Cost: ``SUM(estimatedCost)``; the cost unit is the one unit of the group (``MIN = MAX``),
+  else None.
+* Buckets: ``floor(epoch / interval) * interval`` in UTC, by the dialect.
+* Percentiles: ``percentile_cont`` where the dialect has it (PostgreSQL aggregate, SQL
+  Server window); SQLite has none: ``row_number()`` and ``count()`` over each bucket pick
+  the two rows around each rank and Python interpolates linearly between them, the same
+  formula as ``memory.percentile`` (so the values are identical).
+* Breakdown groups and series keep the in-memory order: value order, ties in the order
+  their first row was stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from ...model.time import UTC
+from ..signal_queries import (
+    DISTINCT_COLUMNS,
+    GROUP_COLUMNS,
+    INTERVALS,
+    AggregateResult,
+    BreakdownGroup,
+    MetricAggregateRequest,
+    MetricBreakdownRequest,
+    MetricPercentilesRequest,
+    MetricsFilter,
+    MetricTimeseriesRequest,
+    PercentileSeries,
+    Series,
+    SeriesPoint,
+    change_percent,
+    comparison_window,
+    replace_filter,
+)
+from .codec import SignalCodec
+from .signals import SignalsMixin
+
+
+def _epoch(seconds: Any) -> datetime:
+    return datetime.fromtimestamp(int(seconds), UTC)
+
+
+class _Groups:
+    """One grouped aggregation of metric rows (no keys: one group over all rows)."""
+
+    def __init__(self, store: MetricsMixin, codec: SignalCodec, conds: Sequence[Any],
+                 aggregation: str, distinct_column: str | None,
+                 keys: Sequence[sa.ColumnElement[Any]]) -> None:
+        t = codec.table
+        # The keys are computed once, in a derived table (SQL Server can't group or
+        # partition by a subquery, and a label lookup is one); "last" ranks the rows of
+        # each group in another level above it.
+        cols: list[Any] = [k.label(f"g{i}") for i, k in enumerate(keys)]
+        cols += [t.c.value.label("v"), t.c.estimatedCost.label("c"), t.c.costUnit.label("u"),
+                 codec.order.label("o"), t.c.timestamp.label("ts")]
+        if aggregation == "count_distinct":
+            attr = DISTINCT_COLUMNS[distinct_column or ""]
+            cols.append(codec.col(attr).label("dv"))
+        inner = sa.select(*cols).where(*conds).subquery("mr")
+        if aggregation == "last":
+            groups = [inner.c[f"g{i}"] for i in range(len(keys))]
+            rn = sa.func.row_number().over(partition_by=groups or None,
+                                           order_by=[inner.c.ts.desc(), inner.c.o.desc()])
+            inner = sa.select(*inner.c, rn.label("rn")).subquery("ml")
+        self.group_cols = [inner.c[f"g{i}"] for i in range(len(keys))]
+        agg: dict[str, sa.ColumnElement[Any]] = {
+            "sum": sa.func.sum(inner.c.v), "avg": sa.func.avg(inner.c.v),
+            "min": sa.func.min(inner.c.v), "max": sa.func.max(inner.c.v),
+            "count": sa.func.count(),
+        }
+        value: sa.ColumnElement[Any]
+        if aggregation == "count_distinct":
+            value = sa.func.count(sa.distinct(inner.c.dv))
+        elif aggregation == "last":
+            value = sa.func.max(sa.case((inner.c.rn == 1, inner.c.v), else_=sa.null()))
+        else:
+            value = agg[aggregation]
+        self.stmt = sa.select(
+            *self.group_cols, value.label("value"), sa.func.count().label("n"),
+            sa.func.sum(inner.c.c).label("cost"), sa.func.min(inner.c.u).label("umin"),
+            sa.func.max(inner.c.u).label("umax"), sa.func.min(inner.c.o).label("first"),
+        )
+        if keys:
+            self.stmt = self.stmt.group_by(*self.group_cols)
+        self.aggregation = aggregation
+        self.store = store
+
+    def rows(self) -> list[Any]:
+        with self.store.engine.connect() as conn:
+            return list(conn.execute(self.stmt).mappings())
+
+    def value(self, row: Any) -> float | None:
+        """The group's value as ``memory.aggregate`` gives it."""
+        if self.aggregation == "count_distinct":
+            return float(row["value"] or 0)
+        if not row["n"]:
+            return None
+        return float(row["value"]) if row["value"] is not None else None
+
+
+def _unit(row: Any) -> str | None:
+    low, high = row["umin"], row["umax"]
+    return low if low is not None and low == high else None
+
+
+def _cost(row: Any) -> float | None:
+    return float(row["cost"]) if row["cost"] is not None else None
+
+
+class MetricsMixin(SignalsMixin):
+    """``metric_aggregate``, ``metric_breakdown``, ``metric_timeseries``,
+    ``metric_percentiles``."""
+
+    def _group_key(self, codec: SignalCodec, key: str) -> sa.ColumnElement[Any]:
+        """A breakdown/series key: a metric column, else a label of that name."""
+        attr = GROUP_COLUMNS.get(key)
+        if attr is not None:
+            return codec.col(attr)
+        return self.dialect.json_member(codec.table.c.labels, key)
+
+    def _groups(self, filters: MetricsFilter | None, names: Sequence[str], aggregation: str,
+                distinct_column: str | None, keys: Sequence[sa.ColumnElement[Any]] = ()
+                ) -> _Groups:
+        codec = self._signal("metrics", "metric aggregates")
+        conds = self._metric_conditions(codec, filters, names)
+        return _Groups(self, codec, conds, aggregation, distinct_column, keys)
+
+    def metric_aggregate(self, request: MetricAggregateRequest) -> AggregateResult:
+        def window(filters: MetricsFilter | None) -> tuple[float | None, float | None,
+                                                           str | None]:
+            groups = self._groups(filters, request.name, request.aggregation,
+                                  request.distinct_column)
+            (row,) = groups.rows()
+            return groups.value(row), _cost(row), _unit(row)
+
+        value, cost, unit = window(request.filters)
+        result = AggregateResult(value, cost, unit)
+        previous_window = comparison_window(request.filters, request.compare_period)
+        if previous_window is not None:
+            previous, previous_cost, _ = window(
+                replace_filter(request.filters, timestamp=previous_window))
+            result.previous_value = previous
+            result.change_percent = change_percent(value, previous)
+            result.previous_estimated_cost = previous_cost
+            result.cost_change_percent = change_percent(cost, previous_cost)
+            result.compared = True
+        return result
+
+    def metric_breakdown(self, request: MetricBreakdownRequest) -> list[BreakdownGroup]:
+        codec = self._signal("metrics", "metric breakdowns")
+        keys = [self._group_key(codec, k) for k in request.group_by]
+        groups = self._groups(request.filters, request.name, request.aggregation,
+                              request.distinct_column, keys)
+        rows = sorted(groups.rows(), key=lambda r: r["first"])  # first stored first
+        out = []
+        for row in rows:
+            dims = {k: (None if row[f"g{i}"] is None else _dimension(row[f"g{i}"]))
+                    for i, k in enumerate(request.group_by)}
+            value = groups.value(row)
+            out.append(BreakdownGroup(dims, value if value is not None else 0.0, _cost(row),
+                                      _unit(row)))
+        out.sort(key=lambda g: g.value, reverse=request.order_direction == "DESC")
+        return out[: request.limit] if request.limit else out
+
+    def metric_timeseries(self, request: MetricTimeseriesRequest) -> list[Series]:
+        codec = self._signal("metrics", "metric time series")
+        step = INTERVALS[request.interval]
+        bucket = self.dialect.epoch_bucket(codec.table.c.timestamp, step)
+        group_by = request.group_by or ()
+        keys = [sa.func.coalesce(self._group_key(codec, k), "") for k in group_by]
+        groups = self._groups(request.filters, request.name, request.aggregation,
+                              request.distinct_column, [*keys, bucket])
+        series: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for row in groups.rows():
+            key = tuple(_dimension(row[f"g{i}"]) for i in range(len(keys)))
+            s = series.setdefault(key, {"first": row["first"], "points": [], "units": set()})
+            s["first"] = min(s["first"], row["first"])
+            value = groups.value(row)
+            s["points"].append(SeriesPoint(_epoch(row[f"g{len(keys)}"]),
+                                           value if value is not None else 0.0, _cost(row)))
+            s["units"] |= {u for u in (row["umin"], row["umax"]) if u is not None}
+        if not group_by:
+            s = series.get((), {"points": [], "units": set()})
+            return [Series(",".join(request.name), _by_time(s["points"]), _one(s["units"]))]
+        ordered = sorted(series.items(), key=lambda kv: kv[1]["first"])
+        return [Series("|".join(key), _by_time(s["points"]), _one(s["units"]))
+                for key, s in ordered]
+
+    def _percentile_statement(self, request: MetricPercentilesRequest) -> sa.Select[Any]:
+        """The one statement answering a percentile request: per bucket ``b`` either the
+        columns ``p0, p1, …`` (``percentile_cont``) or, without it, the rows ``(b, rn,
+        cnt, v)`` at the ranks around each percentile."""
+        codec = self._signal("metrics", "metric percentiles")
+        d = self.dialect
+        t = codec.table
+        conds = self._metric_conditions(codec, request.filters, [request.name])
+        bucket = d.epoch_bucket(t.c.timestamp, INTERVALS[request.interval])
+        inner = sa.select(bucket.label("b"), t.c.value.label("v")).where(*conds).subquery("pv")
+        if d.native_percentiles:
+            cols = [d.percentile_value(p, inner.c.v, inner.c.b).label(f"p{i}")
+                    for i, p in enumerate(request.percentiles)]
+            stmt = sa.select(inner.c.b, *cols)
+            stmt = stmt.group_by(inner.c.b) if d.percentile_grouped() else stmt.distinct()
+            return stmt.order_by(inner.c.b)
+        # Both over the same window (one sort of the bucket's values): the row's rank and
+        # the bucket's size (the whole partition is the frame).
+        def over(fn: Any) -> Any:
+            return fn.over(partition_by=inner.c.b, order_by=inner.c.v, rows=(None, None))
+
+        ranked = sa.select(inner.c.b, inner.c.v, (over(sa.func.row_number()) - 1).label("rn"),
+                           over(sa.func.count()).label("cnt")).subquery("rk")
+        wanted = []
+        for p in request.percentiles:
+            # low = int(p * (n - 1)), as memory.percentile computes it (double arithmetic)
+            rank = sa.cast(sa.literal(p, sa.Float()) * (ranked.c.cnt - 1), sa.Integer())
+            wanted += [ranked.c.rn == rank, ranked.c.rn == rank + 1]
+        return sa.select(ranked.c.b, ranked.c.rn, ranked.c.cnt, ranked.c.v).where(
+            sa.or_(*wanted))
+
+    def metric_percentiles(self, request: MetricPercentilesRequest) -> list[PercentileSeries]:
+        stmt = self._percentile_statement(request)
+        ps = request.percentiles
+        with self.engine.connect() as conn:
+            rows = list(conn.execute(stmt))
+        if self.dialect.native_percentiles:
+            rows.sort(key=lambda r: r[0])
+            return [PercentileSeries(p, [SeriesPoint(_epoch(r[0]), float(r[1 + i]))
+                                         for r in rows]) for i, p in enumerate(ps)]
+        by_bucket: dict[int, dict[int, float]] = {}
+        counts: dict[int, int] = {}
+        for row in rows:
+            b = int(row[0])
+            by_bucket.setdefault(b, {})[int(row[1])] = float(row[3])
+            counts[b] = int(row[2])
+        out = []
+        for p in ps:
+            points = []
+            for b in sorted(by_bucket):
+                n, ranks = counts[b], by_bucket[b]
+                position = p * (n - 1)  # memory.percentile, term for term
+                low = int(position)
+                high = min(low + 1, n - 1)
+                value = ranks[low] + (ranks[high] - ranks[low]) * (position - low)
+                points.append(SeriesPoint(_epoch(b), float(value)))
+            out.append(PercentileSeries(p, points))
+        return out
+
+
+def _dimension(value: Any) -> Any:
+    return value if isinstance(value, str) or value is None else str(value)
+
+
+def _by_time(points: list[SeriesPoint]) -> list[SeriesPoint]:
+    return sorted(points, key=lambda p: p.timestamp)
+
+
+def _one(units: set[str]) -> str | None:
+    return next(iter(units)) if len(units) == 1 else None
+
+
+__all__ = ["MetricsMixin"]
