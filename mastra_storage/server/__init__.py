@@ -14,6 +14,6 @@ from ..errors import MissingDriverError
 if find_spec("starlette") is None:
     raise MissingDriverError("studio server", "studio", "starlette")
 
-from .app import ServerOptions, create_app
+from .app import LOOPBACK_HOSTS, ServerOptions, create_app
 
-__all__ = ["ServerOptions", "create_app"]
+__all__ = ["LOOPBACK_HOSTS", "ServerOptions", "create_app"]

@@ -5,24 +5,33 @@ and ``mastra api`` can read from, and that can be mounted into another ASGI app.
 transport rules Studio depends on are kept here:
 
 * CORS: the request's ``Origin`` is echoed (never ``*``) with credentials allowed, for
-  origins on localhost unless ``allow_origins`` says otherwise; preflights answer 204;
-* read-only unless ``allow_writes``: deleting traces, creating scores or feedback and
-  changing a review status answer 403;
+  loopback origins (``http://localhost:3000``…) and the page's own origin unless
+  ``allow_origins`` says otherwise; preflights answer 204; a request from any other
+  browser origin answers 403 (a page elsewhere can't make a browser act on the API);
+* ``allowed_hosts``: the ``Host`` header must name one of them (the CLI sets the
+  loopback names when it binds to loopback, so DNS rebinding can't reach the API);
+* read-only unless ``allow_writes``: deleting traces or scores, creating scores or
+  feedback and changing a review status answer 403;
 * ``token``: every route wants ``Authorization: Bearer <token>`` (or the viewer's cookie);
 * request bodies are size-limited (256 KiB for trace queries, 4 MiB otherwise) and
-  errors never carry a stack trace or a credential: a store that is down answers 503,
-  one that can't answer something 501, bad input 400 (Mastra's body), unknown routes 404.
+  nested at most 64 levels; NUL characters and lone surrogates in parameters become
+  U+FFFD, as they do in everything the stores hold;
+* errors never carry a stack trace or a credential: a store that is down answers 503,
+  one that can't answer something 501, bad input 400 (Mastra's body; 422 with Mastra's
+  envelope on the trace-query routes), unknown routes 404.
 """
 
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -31,19 +40,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..errors import UnsupportedOperation
-from ..model.jsonsafe import encode
+from ..errors import StorageDomainDisabledError, UnsupportedOperation
+from ..model.jsonsafe import clean_text, encode
 from ..storage.failures import classify
 from ..storage.trace_query import TraceQueryCursorError, TraceQueryError
-from .params import BadRequest, Params, Unsupported
+from .params import MAX_BODY_DEPTH, BadRequest, Params, TooDeep, Unsupported, clean
 
 logger = logging.getLogger("mastra_storage.server")
 
 DEFAULT_BODY_LIMIT = 4 * 1024 * 1024
 QUERY_BODY_LIMIT = 256 * 1024
-LOCAL_ORIGINS = ("http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*",
-                 "https://localhost:*", "https://127.0.0.1:*", "http://localhost",
-                 "http://127.0.0.1")
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 TOKEN_COOKIE = "mastra_storage_token"
 
 
@@ -52,8 +59,11 @@ class ServerOptions:
     api_prefix: str = "/api"
     allow_writes: bool = False
     token: str | None = None
-    allow_origins: Sequence[str] = LOCAL_ORIGINS  # fnmatch patterns, or ["*"]
-    store_label: str = ""  # shown by /system/packages (a URL without its password)
+    # Browser origins allowed to call the API: None = loopback origins (any port);
+    # else exact origins or fnmatch patterns ("https://*.example.com"), or ["*"].
+    allow_origins: Sequence[str] | None = None
+    # Host header names accepted (None: any); the CLI sets LOOPBACK_HOSTS on loopback.
+    allowed_hosts: Sequence[str] | None = None
     viewer: bool = True
     extra_routes: list[BaseRoute] = field(default_factory=list)
 
@@ -128,13 +138,16 @@ def endpoint(handler: Handler, *, body: bool = False, limit: int = DEFAULT_BODY_
                 return error(413, "Request body too large")
             if raw.strip() and "json" in request.headers.get("content-type", "json"):
                 try:
-                    payload = json.loads(raw)
-                except ValueError as exc:
+                    payload = clean(json.loads(raw))
+                except (ValueError, RecursionError) as exc:  # TooDeep is a ValueError
+                    message = (f"Nested deeper than {MAX_BODY_DEPTH} levels"
+                               if isinstance(exc, (RecursionError, TooDeep)) else str(exc))
                     return JSONResponse({"error": "Invalid request body", "issues": [
-                        {"field": "body", "message": str(exc)}]}, status_code=400)
+                        {"field": "body", "message": message}]}, status_code=400)
         app_state = request.app.state
+        path = {k: clean_text(str(v)) or "" for k, v in request.path_params.items()}
         call = Call(request, Params.from_query(request.query_params), payload,
-                    dict(request.path_params), app_state.store, app_state.options)
+                    path, app_state.store, app_state.options)
         try:
             result = await run_in_threadpool(handler, call)
         except Exception as exc:  # every failure becomes an answer, never a traceback
@@ -177,10 +190,12 @@ def _failure(exc: Exception, query_route: bool) -> Response:
         return _query_error(400, "TRACE_QUERY_CURSOR_MALFORMED", str(exc))
     if isinstance(exc, QueryUnsupported):
         return _query_error(501, exc.code, str(exc))
-    if isinstance(exc, (UnsupportedOperation, Unsupported)):
+    if isinstance(exc, (UnsupportedOperation, Unsupported, StorageDomainDisabledError)):
+        message = (str(exc) if not isinstance(exc, StorageDomainDisabledError)
+                   else "Observability storage domain is not available")
         if query_route:
-            return _query_error(501, "TRACE_QUERY_UNSUPPORTED", str(exc))
-        return error(501, str(exc))
+            return _query_error(501, "TRACE_QUERY_UNSUPPORTED", message)
+        return error(501, message)
     if isinstance(exc, NotFound):
         return error(404, str(exc))
     if isinstance(exc, Forbidden):
@@ -190,9 +205,14 @@ def _failure(exc: Exception, query_route: bool) -> Response:
         logger.warning("the store is unavailable: %s", type(exc).__name__)
         return error(503, "The observability store is unavailable right now "
                      f"({type(exc).__name__}); try again when it is back")
-    if isinstance(exc, (TypeError, ValueError)) and verdict == "data":
+    if verdict == "data":
+        # Our own checks say what is wrong; a driver's message may quote the statement.
+        ours = type(exc) in (TypeError, ValueError)
+        message = _short(str(exc)) if ours else "The store refused a value of this request"
+        if not ours:
+            logger.warning("the store refused a request: %s", type(exc).__name__)
         return JSONResponse({"error": "Invalid query parameters", "issues": [
-            {"field": "unknown", "message": _short(str(exc))}]}, status_code=400)
+            {"field": "unknown", "message": message}]}, status_code=400)
     logger.exception("unexpected error while answering a request")
     return error(500, "Internal Server Error")
 
@@ -204,24 +224,39 @@ def _short(text: str, limit: int = 300) -> str:
 # ---------------------------------------------------------------------------- middleware
 
 class Transport:
-    """CORS with the origin echoed, the bearer token, and JSON 404s (pure ASGI)."""
+    """Host and origin checks, CORS with the origin echoed, the bearer token, JSON
+    refusals (pure ASGI, in front of every route)."""
 
     def __init__(self, app: ASGIApp, options: ServerOptions) -> None:
         self.app = app
         self.options = options
 
-    def _origin_allowed(self, origin: str) -> bool:
+    def _origin_allowed(self, origin: str, request: Request) -> bool:
+        host = request.headers.get("host", "")
+        if origin == f"{request.url.scheme}://{host}":
+            return True  # the page's own origin (the viewer)
         patterns = self.options.allow_origins
-        return "*" in patterns or any(fnmatch(origin, p) for p in patterns)
+        if patterns is not None:
+            return "*" in patterns or any(fnmatch(origin, p) for p in patterns)
+        return _loopback_origin(origin)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         request = Request(scope)
+        hosts = self.options.allowed_hosts
+        if hosts is not None and _hostname(request.headers.get("host", "")) not in hosts:
+            await _refuse(send, 403, "Host not allowed: this server answers on "
+                          + ", ".join(hosts))
+            return
         origin = request.headers.get("origin")
         cors: list[tuple[bytes, bytes]] = []
-        if origin and self._origin_allowed(origin):
+        if origin is not None:
+            if not self._origin_allowed(origin, request):
+                await _refuse(send, 403, "Origin not allowed: start the server with "
+                              "--allow-origin to let this page call the API")
+                return
             asked = request.headers.get("access-control-request-headers",
                                         "content-type, authorization")
             cors = [(b"access-control-allow-origin", origin.encode("latin-1")),
@@ -232,16 +267,12 @@ class Transport:
                     (b"access-control-max-age", b"600"),
                     (b"vary", b"Origin")]
         if request.method == "OPTIONS" and "access-control-request-method" in request.headers:
-            status = 204 if cors else 403
-            await send({"type": "http.response.start", "status": status, "headers": cors})
+            await send({"type": "http.response.start", "status": 204, "headers": cors})
             await send({"type": "http.response.body", "body": b""})
             return
         if self.options.token is not None and not self._authorised(request):
-            body = json.dumps({"error": "Unauthorized: send Authorization: Bearer <token>"})
-            await send({"type": "http.response.start", "status": 401, "headers": [
-                (b"content-type", b"application/json"),
-                (b"www-authenticate", b"Bearer"), *cors]})
-            await send({"type": "http.response.body", "body": body.encode()})
+            await _refuse(send, 401, "Unauthorized: send Authorization: Bearer <token>",
+                          [(b"www-authenticate", b"Bearer"), *cors])
             return
 
         async def send_with_cors(message: Any) -> None:
@@ -261,6 +292,40 @@ class Transport:
         return bool(given) and hmac.compare_digest(given.encode(), expected.encode())
 
 
+async def _refuse(send: Send, status: int, message: str,
+                  headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
+    body = json.dumps({"error": message}).encode()
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"application/json"), *headers]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _hostname(host: str) -> str:
+    """The name of a ``Host`` header (no port, IPv6 without brackets)."""
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def _loopback_origin(origin: str) -> bool:
+    """``http(s)://localhost|127.x|[::1]`` with an optional port, and nothing else."""
+    try:
+        parts = urlsplit(origin)
+        port = parts.port  # raises on a port that is not a number
+    except ValueError:
+        return False
+    if parts.scheme not in ("http", "https") or parts.path or parts.query or parts.username:
+        return False
+    del port
+    name = parts.hostname or ""
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
 async def _not_found(request: Request, exc: Exception) -> Response:
     return error(404, "Not Found")
 
@@ -274,7 +339,7 @@ def create_app(store: Any, options: ServerOptions | None = None,
     """The HTTP API over ``store`` (any store, or a ``CompositeStore``).
 
     ``options`` (or keyword ``overrides`` of :class:`ServerOptions`): ``api_prefix``,
-    ``allow_writes``, ``token``, ``allow_origins``, ``viewer``.
+    ``allow_writes``, ``token``, ``allow_origins``, ``allowed_hosts``, ``viewer``.
     """
     from . import signals, startup, traces, viewer
 
@@ -295,5 +360,5 @@ def create_app(store: Any, options: ServerOptions | None = None,
     return app
 
 
-__all__ = ["Call", "Forbidden", "NotFound", "QueryUnsupported", "ServerOptions", "create_app",
-           "endpoint", "error"]
+__all__ = ["LOOPBACK_HOSTS", "Call", "Forbidden", "NotFound", "QueryUnsupported",
+           "ServerOptions", "create_app", "endpoint", "error"]

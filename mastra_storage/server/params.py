@@ -16,6 +16,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
+from ..model.entities import EntityType
+from ..model.jsonsafe import clean_text
+from ..model.signals import LOG_LEVELS
 from ..model.time import parse_iso
 from ..storage.queries import MAX_PER_PAGE, TracesFilter, TracesOrderBy
 from ..storage.signal_queries import (
@@ -26,9 +29,34 @@ from ..storage.signal_queries import (
     SignalOrder,
     TimeRange,
 )
+from ..tracing.span_types import SpanType
 
+MAX_SEARCH = 256
+# JSON nesting allowed in a body or a JSON query value (a valid trace query nests about
+# 30 levels; Python's parser gives up near 1000).
+MAX_BODY_DEPTH = 64
 _CONTEXT_LABEL = {"query": "Invalid query parameters", "body": "Invalid request body",
                   "path": "Invalid path parameters"}
+
+
+class TooDeep(ValueError):
+    """A JSON value nested deeper than ``MAX_BODY_DEPTH``."""
+
+
+def clean(value: Any, depth: int = 1) -> Any:
+    """A parsed JSON value with every string (keys too) under the stores' text rule:
+    NUL and lone surrogates become U+FFFD, as in everything a store holds, so a value
+    sent matches what was stored and no driver sees a character it refuses. Deeper
+    than ``MAX_BODY_DEPTH`` raises :class:`TooDeep`."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, (dict, list)) and depth > MAX_BODY_DEPTH:
+        raise TooDeep
+    if isinstance(value, dict):
+        return {clean_text(k): clean(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean(v, depth + 1) for v in value]
+    return value
 
 
 class BadRequest(Exception):
@@ -53,7 +81,10 @@ class Params:
 
     @classmethod
     def from_query(cls, multi: Any) -> Params:
-        return cls({k: multi.getlist(k) for k in multi}, "query")
+        """A query string's values, under the stores' text rule (NUL and lone
+        surrogates become U+FFFD: nothing stored has them, nothing sent may)."""
+        return cls({clean_text(k) or "": [clean_text(v) or "" for v in multi.getlist(k)]
+                    for k in multi}, "query")
 
     @classmethod
     def from_body(cls, body: Any) -> Params:
@@ -84,6 +115,14 @@ class Params:
             return None
         if not isinstance(value, str):
             raise self.fail(name, f"Invalid input: expected string, received {_kind(value)}")
+        return value
+
+    def search(self, name: str) -> str | None:
+        """A search text or prefix, at most ``MAX_SEARCH`` characters (Mastra's bound on
+        trace-query searches; a store may turn it into a pattern)."""
+        value = self.string(name)
+        if value is not None and len(value) > MAX_SEARCH:
+            raise self.fail(name, f"Too big: expected string to have <={MAX_SEARCH} characters")
         return value
 
     def integer(self, name: str, default: int | None, low: int = 0,
@@ -120,8 +159,8 @@ class Params:
         if value is None or self.where != "query":
             return value
         try:
-            return json.loads(value)
-        except ValueError:
+            return clean(json.loads(value))
+        except (ValueError, RecursionError):
             raise self.fail(name, "Invalid input") from None
 
     def strings(self, name: str, json_text: bool = True) -> tuple[str, ...] | None:
@@ -138,8 +177,8 @@ class Params:
             single = value[0] if value else ""
             if json_text:
                 try:
-                    parsed = json.loads(single)
-                except ValueError:
+                    parsed = clean(json.loads(single))
+                except (ValueError, RecursionError):
                     raise self.fail(name, "Invalid input") from None
                 value = parsed
             else:
@@ -193,14 +232,20 @@ class Params:
             raise self.fail(name, f"Invalid option: expected one of {options}")
         return value
 
-    def forbid_delta(self) -> None:
-        """Delta polling is not offered (the stores don't declare it): say so clearly."""
-        if self.string("mode") == "delta":
+    def forbid_delta(self, endpoint: str) -> None:
+        """Delta polling is not offered (no store declares it): say so as Mastra does."""
+        if self.choice("mode", ("page", "delta"), "page") == "delta":
             raise Unsupported("Delta polling is not supported by the configured "
-                              "observability store")
+                              f"observability store for {endpoint}")
         for name in ("after", "limit"):
             if self.has(name):
                 raise self.fail(name, f"`{name}` is only allowed when `mode=delta`")
+
+    def entity_type(self, name: str) -> str | None:
+        """An ``EntityType`` value (``workflow`` is read as ``workflow_run``)."""
+        if self.string(name) == "workflow":
+            return EntityType.WORKFLOW_RUN.value
+        return self.choice(name, ENTITY_TYPES, None)
 
 
 class Unsupported(Exception):
@@ -229,34 +274,53 @@ def _date(value: Any) -> datetime | None:
 
 # ---------------------------------------------------------------------------- filters
 
+ENTITY_TYPES = tuple(e.value for e in EntityType)
+SPAN_TYPES = tuple(s.value for s in SpanType)
 # Query parameter → filter attribute, for the plain string filters.
 _TRACE_TEXT = {
-    "spanType": "span_type", "entityType": "entity_type", "entityId": "entity_id",
+    "entityId": "entity_id",
     "entityName": "entity_name", "userId": "user_id", "organizationId": "organization_id",
     "resourceId": "resource_id", "runId": "run_id", "sessionId": "session_id",
     "threadId": "thread_id", "requestId": "request_id", "environment": "environment",
     "source": "source", "serviceName": "service_name",
 }
+# Filters of Mastra's trace lists that no store API takes yet: refused (501), never
+# silently ignored (that would answer with traces the filter excludes).
+_TRACE_UNSUPPORTED = ("parentEntityType", "parentEntityId", "parentEntityName",
+                      "rootEntityType", "rootEntityId", "rootEntityName", "entityVersionId",
+                      "parentEntityVersionId", "rootEntityVersionId", "experimentId")
 _SIGNAL_TEXT = {
-    "traceId": "trace_id", "spanId": "span_id", "entityType": "entity_type",
+    "traceId": "trace_id", "spanId": "span_id",
     "entityName": "entity_name", "entityVersionId": "entity_version_id",
     "parentEntityVersionId": "parent_entity_version_id",
     "rootEntityVersionId": "root_entity_version_id", "userId": "user_id",
     "organizationId": "organization_id", "experimentId": "experiment_id",
     "serviceName": "service_name", "environment": "environment",
-    "parentEntityType": "parent_entity_type", "parentEntityName": "parent_entity_name",
-    "rootEntityType": "root_entity_type", "rootEntityName": "root_entity_name",
+    "parentEntityName": "parent_entity_name", "rootEntityName": "root_entity_name",
     "resourceId": "resource_id", "runId": "run_id", "sessionId": "session_id",
     "threadId": "thread_id", "requestId": "request_id", "executionSource": "source",
 }
+_SIGNAL_ENTITY_TYPES = {"entityType": "entity_type", "parentEntityType": "parent_entity_type",
+                        "rootEntityType": "root_entity_type"}
 
 
 def traces_filter(p: Params) -> TracesFilter:
+    """The filters of ``GET /traces``, ``/traces/light`` and ``/branches`` (the
+    ``traceId`` filter is applied by the route: no store's list takes it)."""
     values: dict[str, Any] = {}
+    for param in _TRACE_UNSUPPORTED:
+        if p.has(param):
+            raise Unsupported(f"Filtering traces by {param} is not supported by this server")
     for param, attr in _TRACE_TEXT.items():
         value = p.string(param)
         if value is not None:
             values[attr] = value
+    span_type = p.choice("spanType", SPAN_TYPES, None)
+    if span_type is not None:
+        values["span_type"] = span_type
+    entity_type = p.entity_type("entityType")
+    if entity_type is not None:
+        values["entity_type"] = entity_type
     started = p.date_range("startedAt") or p.date_range("dateRange")
     if started is not None:
         values["started_from"], values["started_to"] = started.start, started.end
@@ -297,6 +361,10 @@ def _signal_common(p: Params) -> dict[str, Any]:
         value = p.string(param)
         if value is not None:
             values[attr] = value
+    for param, attr in _SIGNAL_ENTITY_TYPES.items():
+        value = p.entity_type(param)
+        if value is not None:
+            values[attr] = value
     if values.get("source") is None and p.string("source") is not None:
         values["source"] = p.string("source")  # deprecated name of executionSource
     window = p.date_range("timestamp")
@@ -312,8 +380,12 @@ def logs_filter(p: Params) -> LogsFilter:
     values = _signal_common(p)
     levels = p.strings("level", json_text=False)
     if levels is not None:
+        wrong = [v for v in levels if v not in LOG_LEVELS]
+        if wrong:
+            raise p.fail("level", "Invalid option: expected one of "
+                         + "|".join(f'"{v}"' for v in LOG_LEVELS))
         values["level"] = levels
-    search = p.string("search") or p.string("message")
+    search = p.search("search") or p.search("message")
     if search:
         values["search"] = search
     return LogsFilter(**values)

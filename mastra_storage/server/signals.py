@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from ..errors import UnsupportedOperation
 from ..model.signals import FeedbackRecord, ScoreRecord, new_signal_id
 from ..model.time import utc_now
 from ..storage.signal_queries import (
@@ -46,7 +47,7 @@ def _page(call: Call, items: list[Any], total: int, page: int, per_page: int,
 
 def list_logs(call: Call) -> dict[str, Any]:
     q = call.query
-    q.forbid_delta()
+    q.forbid_delta("logs")
     page, per_page = q.page()
     result = call.store.list_logs(logs_filter(q), page, per_page, signal_order(q))
     return _page(call, result.items, result.total, page, per_page, "logs")
@@ -54,7 +55,7 @@ def list_logs(call: Call) -> dict[str, Any]:
 
 def list_metrics(call: Call) -> dict[str, Any]:
     q = call.query
-    q.forbid_delta()
+    q.forbid_delta("metrics")
     page, per_page = q.page()
     result = call.store.list_metrics(metrics_filter(q), page, per_page, signal_order(q))
     return _page(call, result.items, result.total, page, per_page, "metrics")
@@ -62,7 +63,7 @@ def list_metrics(call: Call) -> dict[str, Any]:
 
 def list_scores(call: Call) -> dict[str, Any]:
     q = call.query
-    q.forbid_delta()
+    q.forbid_delta("scores")
     page, per_page = q.page()
     result = call.store.list_scores(scores_filter(q), page, per_page,
                                     signal_order(q, ("timestamp", "score")))
@@ -76,7 +77,7 @@ def get_score(call: Call) -> dict[str, Any]:
 
 def list_feedback(call: Call) -> dict[str, Any]:
     q = call.query
-    q.forbid_delta()
+    q.forbid_delta("feedback")
     page, per_page = q.page()
     result = call.store.list_feedback(feedback_filter(q), page, per_page, signal_order(q))
     return _page(call, result.items, result.total, page, per_page, "feedback")
@@ -173,11 +174,16 @@ def review_feedback(call: Call) -> dict[str, Any]:
     return signal_json(updated)
 
 
-def _not_offered(what: str) -> Callable[[Call], Any]:
-    def handler(call: Call) -> Any:
-        raise Unsupported(f"This storage provider does not support {what}")
+def _not_offered(what: str, write: bool = False) -> Callable[[Call], Any]:
+    """A Mastra route no store API backs yet: 501 (after the read-only check of a
+    write, so a read-only server answers 403 for every write alike)."""
 
-    handler.__name__ = "unsupported_" + re.sub(r"\W+", "_", what)
+    def handler(call: Call) -> Any:
+        if write:
+            call.require_writes()
+        raise Unsupported(f"{what} is not supported by this server yet")
+
+    handler.__name__ = "unsupported_" + re.sub(r"\W+", "_", what.lower())
     return handler
 
 
@@ -262,7 +268,7 @@ def entity_types(call: Call) -> dict[str, Any]:
 
 
 def entity_names(call: Call) -> dict[str, Any]:
-    return {"names": call.store.discover_entity_names(call.query.string("entityType"))}
+    return {"names": call.store.discover_entity_names(call.query.entity_type("entityType"))}
 
 
 def service_names(call: Call) -> dict[str, Any]:
@@ -274,12 +280,16 @@ def environments(call: Call) -> dict[str, Any]:
 
 
 def tags(call: Call) -> dict[str, Any]:
-    return {"tags": call.store.discover_tags(call.query.string("entityType"))}
+    entity_type = call.query.entity_type("entityType")
+    try:
+        return {"tags": call.store.discover_tags(entity_type)}
+    except UnsupportedOperation:  # Mastra answers no tags rather than an error here
+        return {"tags": []}
 
 
 def metric_names(call: Call) -> dict[str, Any]:
     q = call.query
-    return {"names": call.store.discover_metric_names(q.string("prefix"),
+    return {"names": call.store.discover_metric_names(q.search("prefix"),
                                                       q.integer("limit", None, 1))}
 
 
@@ -297,7 +307,7 @@ def metric_label_keys(call: Call) -> dict[str, Any]:
 def metric_label_values(call: Call) -> dict[str, Any]:
     q = call.query
     return {"values": call.store.discover_metric_label_values(
-        _required(q, "metricName"), _required(q, "labelKey"), q.string("prefix"),
+        _required(q, "metricName"), _required(q, "labelKey"), q.search("prefix"),
         q.integer("limit", None, 1))}
 
 
@@ -310,15 +320,17 @@ ROUTES: list[tuple[str, tuple[str, ...], Any]] = [
     (f"{P}/metrics/percentiles", ("POST",), endpoint(metric_percentiles, body=True)),
     (f"{P}/scores", ("GET",), endpoint(list_scores)),
     (f"{P}/scores", ("POST",), endpoint(create_score, body=True)),
-    (f"{P}/scores", ("DELETE",), endpoint(_not_offered("deleting scores"), body=True)),
-    *[(f"{P}/scores/{kind}", ("POST",), endpoint(_not_offered(f"score {kind}"), body=True))
+    (f"{P}/scores", ("DELETE",), endpoint(_not_offered("Deleting scores", write=True),
+                                          body=True)),
+    *[(f"{P}/scores/{kind}", ("POST",), endpoint(_not_offered(f"Score {kind}"), body=True))
       for kind in ("aggregate", "breakdown", "timeseries", "percentiles")],
     (f"{P}/scores/{{scoreId}}", ("GET",), endpoint(get_score)),
     (f"{P}/feedback", ("GET",), endpoint(list_feedback)),
     (f"{P}/feedback", ("POST",), endpoint(create_feedback, body=True)),
-    (f"{P}/feedback", ("DELETE",), endpoint(_not_offered("deleting feedback"), body=True)),
+    (f"{P}/feedback", ("DELETE",), endpoint(_not_offered("Deleting feedback", write=True),
+                                            body=True)),
     *[(f"{P}/feedback/{kind}", ("POST",),
-       endpoint(_not_offered(f"feedback {kind}"), body=True))
+       endpoint(_not_offered(f"Feedback {kind}"), body=True))
       for kind in ("aggregate", "breakdown", "timeseries", "percentiles")],
     (f"{P}/feedback/{{feedbackId}}/review-status", ("PATCH",),
      endpoint(review_feedback, body=True)),

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
+from ..model.preview import input_preview
+from ..model.spans import SpanRecord
+from ..storage.base import BRANCH_TYPES
+from ..storage.memory import root_matches, sort_roots
+from ..storage.queries import LightSpan
 from ..storage.signal_queries import Feature, ScoresFilter
 from ..storage.trace_query import (
     STRING_OPS,
@@ -25,35 +31,63 @@ from .serialize import (
 P = "/observability"
 
 
-def _store(call: Call) -> Any:
-    return call.store
+def _roots(call: Call) -> tuple[list[SpanRecord], int, int, int]:
+    """One page of trace roots for the list routes: (roots, total, page, perPage)."""
+    q = call.query
+    q.forbid_delta("traces")
+    page, per_page = q.page()
+    flt, order, trace_id = traces_filter(q), traces_order(q), q.string("traceId")
+    if trace_id is None:
+        result = call.store.list_traces(flt, page, per_page, order)
+        return result.spans, result.total, page, per_page
+    # One trace: its root, if it passes the other filters (Mastra's semantics, as the
+    # reference store applies them).
+    root = call.store.get_root_span(trace_id)
+    child_error = False
+    if root is not None and flt.has_child_error is not None:
+        trace = call.store.get_trace_light(trace_id)
+        child_error = trace is not None and any(s.error is not None for s in trace.spans)
+    roots = [root] if root is not None and root_matches(root, flt, child_error) else []
+    return roots[page * per_page:(page + 1) * per_page], len(roots), page, per_page
 
 
 def list_traces(call: Call) -> dict[str, Any]:
-    q = call.query
-    q.forbid_delta()
-    page, per_page = q.page()
-    result = call.store.list_traces(traces_filter(q), page, per_page, traces_order(q))
-    return {"pagination": pagination_json(result.total, page, per_page),
-            "spans": [span_json(s, status=True) for s in result.spans]}
+    roots, total, page, per_page = _roots(call)
+    return {"pagination": pagination_json(total, page, per_page),
+            "spans": [span_json(s, status=True) for s in roots]}
 
 
 def list_traces_light(call: Call) -> dict[str, Any]:
     q = call.query
-    q.forbid_delta()
-    page, per_page = q.page()
-    result = call.store.list_traces_light(traces_filter(q), page, per_page, traces_order(q))
-    return {"pagination": pagination_json(result.total, page, per_page),
-            "spans": [light_json(s) for s in result.spans]}
+    if q.has("traceId"):
+        roots, total, page, per_page = _roots(call)
+        light = [LightSpan.of(s, input_preview(s.input)) for s in roots]
+    else:
+        q.forbid_delta("traces")
+        page, per_page = q.page()
+        result = call.store.list_traces_light(traces_filter(q), page, per_page,
+                                              traces_order(q))
+        light, total = result.spans, result.total
+    return {"pagination": pagination_json(total, page, per_page),
+            "spans": [light_json(s) for s in light]}
 
 
 def list_branches(call: Call) -> dict[str, Any]:
     q = call.query
-    q.forbid_delta()
+    q.forbid_delta("branches")
     page, per_page = q.page()
-    result = call.store.list_branches(traces_filter(q), page, per_page, traces_order(q))
-    return {"pagination": pagination_json(result.total, page, per_page),
-            "branches": [span_json(s, status=True) for s in result.spans]}
+    flt, order, trace_id = traces_filter(q), traces_order(q), q.string("traceId")
+    if trace_id is None:
+        result = call.store.list_branches(flt, page, per_page, order)
+        anchors, total = result.spans, result.total
+    else:
+        trace = call.store.get_trace(trace_id)
+        matching = [s for s in (trace.spans if trace else []) if s.span_type in BRANCH_TYPES
+                    and root_matches(s, replace(flt, has_child_error=None), False)]
+        total = len(matching)
+        anchors = sort_roots(matching, order)[page * per_page:(page + 1) * per_page]
+    return {"pagination": pagination_json(total, page, per_page),
+            "branches": [span_json(s, status=True) for s in anchors]}
 
 
 def get_trace(call: Call) -> dict[str, Any]:
