@@ -97,7 +97,7 @@ def tests_mongodb(session: nox.Session) -> None:
 @nox.session(name="tests-clickhouse")
 def tests_clickhouse(session: nox.Session) -> None:
     """The suite against a ClickHouse 24 server from docker-compose.test.yml."""
-    _with_servers(session, ["clickhouse"])
+    _with_servers(session, ["clickhouse", "clickhouse-vnext"])  # one server, both layouts
 
 
 @nox.session(name="tests-all")

@@ -43,10 +43,21 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                 print(f"stopping {p.name} failed: {exc}")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "needs(*capabilities): skipped for a backend that lacks one by design "
+                   "(Provider.lacks: running-spans, span-updates, updated-at)")
+
+
 @pytest.fixture(params=selected())
 def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Provider:
     """Every backend selected for this run (the shared suites are parametrized on it)."""
-    return _provider(request.param, tmp_path_factory)
+    provider = _provider(request.param, tmp_path_factory)
+    marker = request.node.get_closest_marker("needs")
+    lacking = sorted(set(marker.args) & provider.lacks) if marker else []
+    if lacking:
+        pytest.skip(f"{provider.name} stores lack {', '.join(lacking)} by design")
+    return provider
 
 
 @pytest.fixture

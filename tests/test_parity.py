@@ -216,6 +216,7 @@ def test_empty_ids_are_rejected_and_nothing_is_written(store: Any, field: str, m
     assert store.list_traces().total == 0
 
 
+@pytest.mark.needs("updated-at")
 def test_create_sets_updated_at_like_mastra(store: Any) -> None:
     rec = span(tid(), sid(), end=None)
     store.batch_create_spans([rec])

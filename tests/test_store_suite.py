@@ -49,6 +49,7 @@ def test_create_is_idempotent_upsert(store):
     assert trace.spans[0].name == "second"
 
 
+@pytest.mark.needs("span-updates")
 def test_update_rewrites_fields_and_ignores_missing_rows(store):
     t = tid()
     rec = span(t, sid(), end=None, output=None)
@@ -147,6 +148,7 @@ def _seed_statuses(store):
     return ok, err, running, child_err
 
 
+@pytest.mark.needs("running-spans")
 def test_list_traces_returns_roots_with_status(store):
     ok, err, running, child_err = _seed_statuses(store)
     page = store.list_traces()
@@ -158,6 +160,7 @@ def test_list_traces_returns_roots_with_status(store):
     assert [s.trace_id for s in page.spans] == [child_err, running, err, ok]
 
 
+@pytest.mark.needs("running-spans")
 @pytest.mark.parametrize("status", ["success", "error", "running"])
 def test_status_filter(store, status):
     ok, err, running, child_err = _seed_statuses(store)
@@ -196,6 +199,7 @@ def test_pagination_bounds(store, page, per_page):
         store.list_traces(page=page, per_page=per_page)
 
 
+@pytest.mark.needs("running-spans")
 def test_order_by_started_and_ended(store):
     a, b, c, d = tid(), tid(), tid(), tid()
     store.batch_create_spans([
@@ -238,6 +242,7 @@ def test_filters_apply_to_root_span_only(store):
     assert store.list_traces(TracesFilter(user_id="root-user")).total == 1
 
 
+@pytest.mark.needs("running-spans")
 def test_time_range_filters_are_inclusive(store):
     a, b, c = tid(), tid(), tid()
     store.batch_create_spans([span(a, sid(), start=0, end=1), span(b, sid(), start=10, end=11),

@@ -9,7 +9,9 @@
 Query-string options: store options (``ttl_days``, ``ttl_days_<signal>`` for one signal —
 ``ttl_days_spans``, ``ttl_days_logs``, ``ttl_days_metrics``, ``ttl_days_scores``,
 ``ttl_days_feedback`` —, ``cluster``, ``async_insert``, ``wait_for_async_insert``,
-``auto_migrate``, ``delete_method``) and client options
+``auto_migrate``, ``delete_method``, ``layout`` — ``vnext`` for Mastra's v-next span
+tables, or a sort key of ``mastra_ai_spans``: ``roots`` (default), ``trace``, ``time``,
+``mastra``) and client options
 (``connect_timeout``, ``send_receive_timeout``, ``compress``, ``verify``, ``ca_cert``,
 ``secure``). Anything else is an error that names what is accepted.
 """
@@ -50,6 +52,17 @@ def _compress(name: str, value: str) -> bool | str:
     return _bool(name, value)
 
 
+def _layout(name: str, value: str) -> str:
+    from .ddl import LAYOUTS, VNEXT_LAYOUT
+
+    low = value.strip().lower()
+    known = (VNEXT_LAYOUT, *LAYOUTS)
+    if low not in known:
+        raise InvalidStoreURLError(
+            f"URL option {name} must be one of {', '.join(known)}, got {value!r}")
+    return low
+
+
 _STORE_OPTIONS: dict[str, Any] = {
     "ttl_days": _int,
     "cluster": lambda _n, v: v,
@@ -57,6 +70,7 @@ _STORE_OPTIONS: dict[str, Any] = {
     "wait_for_async_insert": _bool,
     "auto_migrate": _bool,
     "delete_method": lambda _n, v: v,
+    "layout": lambda n, v: _layout(n, v),
 }
 # Per-signal retention: ``ttl_days_logs=7`` -> store option signal_ttl_days={"logs": 7}.
 _SIGNAL_TTL_OPTIONS: dict[str, str] = {

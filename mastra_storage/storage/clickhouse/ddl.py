@@ -104,6 +104,10 @@ LAYOUTS: dict[str, Layout] = {
     ),
 }
 DEFAULT_LAYOUT = "roots"
+# Mastra's v-next span tables (mastra_span_events & co., :mod:`.vnext_ddl`) instead of
+# mastra_ai_spans: not a sort key of the classic table but a different set of tables.
+VNEXT_LAYOUT = "vnext"
+DELTA_CURSOR_CHOICES = ("serial", "fallback", "none")
 
 
 class DDLOptionsError(MastraStorageError, ValueError):
@@ -142,6 +146,10 @@ class SchemaOptions:
     # for FINAL to de-duplicate it (and a whole trace on one shard keeps reads local).
     sharding_key: str = "cityHash64(`traceId`)"
     table_settings: dict[str, str] = field(default_factory=dict)
+    # v-next layout: how the delta views number rows ("serial": generateSerialID, needs
+    # ClickHouse Keeper; "fallback": time + fingerprint; "none": no delta tables). None:
+    # probed when migrating over a connection, "fallback" when rendered offline.
+    delta_cursor: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.database, str) or not _NAME_RE.match(self.database):
@@ -162,8 +170,12 @@ class SchemaOptions:
             if isinstance(days, bool) or not isinstance(days, int) or days < 1:
                 raise DDLOptionsError(
                     f"signal_ttl_days[{signal!r}] must be an integer >= 1, got {days!r}")
-        if self.layout not in LAYOUTS:
-            raise DDLOptionsError(f"unknown layout {self.layout!r}; known: {', '.join(LAYOUTS)}")
+        if self.layout not in LAYOUTS and self.layout != VNEXT_LAYOUT:
+            raise DDLOptionsError(f"unknown layout {self.layout!r}; known: "
+                                  f"{', '.join((*LAYOUTS, VNEXT_LAYOUT))}")
+        if self.delta_cursor is not None and self.delta_cursor not in DELTA_CURSOR_CHOICES:
+            raise DDLOptionsError(f"delta_cursor must be one of "
+                                  f"{', '.join(DELTA_CURSOR_CHOICES)}, got {self.delta_cursor!r}")
         for key in self.table_settings:
             if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
                 raise DDLOptionsError(f"invalid table setting name {key!r}")
@@ -173,6 +185,11 @@ class SchemaOptions:
         return self.signal_ttl_days.get(signal, self.ttl_days)
 
     # ------------------------------------------------------------------ names
+    @property
+    def vnext(self) -> bool:
+        """Mastra's v-next span tables instead of ``mastra_ai_spans``."""
+        return self.layout == VNEXT_LAYOUT
+
     @property
     def clustered(self) -> bool:
         return self.cluster is not None
@@ -202,6 +219,9 @@ class SchemaOptions:
 
     @property
     def layout_spec(self) -> Layout:
+        """The sort-key layout of ``mastra_ai_spans`` (the v-next layout has no such table)."""
+        if self.vnext:
+            raise DDLOptionsError("the vnext layout has no mastra_ai_spans table")
         return LAYOUTS[self.layout]
 
 

@@ -13,16 +13,27 @@ by ``version``: a version recorded twice reads once.
 A table that Mastra created first is adopted: ``CREATE TABLE IF NOT EXISTS`` leaves it as
 it is (its ordering key can't change in place), the skip indexes are added to it, and the
 store's queries work on it unchanged (they only use the helper key columns when present).
+
+The v-next layout (``layout="vnext"``) runs its own list: the signal tables (3, shared
+with the classic layout) and Mastra's v-next span tables (4, :mod:`.vnext_ddl`); it
+never creates ``mastra_ai_spans``. The versions are one numbering for both lists, so a
+database used by both layouts (a classic store being moved to v-next, see
+:mod:`.backfill`) records each migration once. Mastra's refreshable discovery views are
+created on every run, best effort, as Mastra's ``init()`` does: a server that can't
+create them still serves every read (this package reads the source tables).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from . import ddl, signal_ddl
+from . import ddl, signal_ddl, vnext_ddl
 from .ddl import SchemaOptions, quote_str
+
+log = logging.getLogger(__name__)
 
 
 class Executor(Protocol):
@@ -51,21 +62,33 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "signal tables (Mastra v-next logs, metrics, scores, feedback)",
               signal_ddl.signal_statements),
 )
+VNEXT_MIGRATION = Migration(
+    4, "v-next span tables (Mastra's mastra_span_events, trace roots and branches, delta and "
+       "discovery tables, their views)", vnext_ddl.vnext_statements)
+# The v-next layout: the signal tables, then Mastra's v-next span tables.
+VNEXT_MIGRATIONS: tuple[Migration, ...] = (MIGRATIONS[2], VNEXT_MIGRATION)
+_NAMES = {m.version: m.name for m in (*MIGRATIONS, VNEXT_MIGRATION)}
+
+
+def migrations_for(opts: SchemaOptions) -> tuple[Migration, ...]:
+    """The migration list of the schema's layout."""
+    return VNEXT_MIGRATIONS if opts.vnext else MIGRATIONS
 
 
 class Applied(list[int]):
     """The versions a run applied (a list of ints), printable for the CLI."""
 
+    latest: int = MIGRATIONS[-1].version
+
     def __str__(self) -> str:
         if not self:
-            return f"no pending ClickHouse migrations (at version {latest_version()})"
-        names = {m.version: m.name for m in MIGRATIONS}
+            return f"no pending ClickHouse migrations (at version {self.latest})"
         return "applied ClickHouse migrations: " + ", ".join(
-            f"{v} ({names.get(v, '?')})" for v in self)
+            f"{v} ({_NAMES.get(v, '?')})" for v in self)
 
 
-def latest_version() -> int:
-    return MIGRATIONS[-1].version
+def latest_version(opts: SchemaOptions | None = None) -> int:
+    return migrations_for(opts or SchemaOptions())[-1].version
 
 
 def _record(opts: SchemaOptions, m: Migration) -> str:
@@ -80,11 +103,15 @@ def render(opts: SchemaOptions, *, after: int = 0) -> list[str]:
     database and the history table — are always included; they are idempotent).
     """
     out = [ddl.create_database(opts), ddl.create_history_table(opts)]
-    for m in MIGRATIONS:
+    for m in migrations_for(opts):
         if m.version > after:
             out += m.statements(opts)
             out.append(_record(opts, m))
-    if opts.ttl_for("spans") is not None and after >= 1:
+    if opts.vnext:
+        if after >= VNEXT_MIGRATION.version:  # span tables created earlier: their retention
+            out += vnext_ddl.modify_ttl(opts)
+        out += vnext_ddl.discovery_views(opts)
+    elif opts.ttl_for("spans") is not None and after >= 1:
         out.append(ddl.modify_ttl(opts))  # a table created earlier gets the retention now
     if after >= 3:  # signal tables created earlier get their retention now
         out += signal_ddl.ttl_statements(opts)
@@ -96,7 +123,9 @@ def offline_sql(target: Any = None, **options: Any) -> str:
 
     ``target`` is a store URL, a store (anything with a ``schema``), a
     :class:`~.ddl.SchemaOptions`, or None (then ``options`` are the SchemaOptions fields:
-    ``database``, ``cluster``, ``ttl_days``, ``codecs``, ``layout``, …).
+    ``database``, ``cluster``, ``ttl_days``, ``codecs``, ``layout``, …). The v-next
+    layout's delta views are rendered with ``delta_cursor`` (``"fallback"`` unless set:
+    offline there is no server to probe).
     """
     opts = schema_options(target, **options)
     return ";\n\n".join(render(opts)) + ";\n"
@@ -112,7 +141,7 @@ def schema_options(target: Any = None, **options: Any) -> SchemaOptions:
 
         spec = parse_url(target)
         fields = {k: v for k, v in spec.store_options.items()
-                  if k in ("cluster", "ttl_days", "signal_ttl_days")}
+                  if k in ("cluster", "ttl_days", "signal_ttl_days", "layout")}
         return SchemaOptions(database=spec.database, **{**fields, **options})
     if target is None:
         return SchemaOptions(**options)
@@ -139,6 +168,43 @@ def _ttl_matches(store: Executor, table: str | None = None, signal: str = "spans
     return f"toIntervalDay({store.schema.ttl_for(signal)})" in engine.replace(" ", "")
 
 
+_DELTA_MVS = list(vnext_ddl.DELTA_VIEWS)
+
+
+def delta_cursor_strategy(store: Executor) -> str:
+    """Mastra's choice of delta cursor: the one the database's delta views already use
+    ("none" when they mix both: Mastra then creates no delta objects); otherwise
+    "serial" when ``generateSerialID`` works on this server (it needs ClickHouse Keeper;
+    the in-process chdb has none), else "fallback"."""
+    rows = store.query_rows(
+        "SELECT create_table_query FROM system.tables WHERE database = {db:String} "
+        "AND name IN {names:Array(String)}", {"db": store.database, "names": _DELTA_MVS})
+    seen = {"serial" if "generateSerialID(" in str(q) else "fallback"
+            for (q,) in rows if "generateSerialID(" in str(q) or "farmFingerprint64(" in str(q)}
+    if len(seen) == 2:
+        log.error("the ClickHouse delta views of %s use both cursor schemas; no delta "
+                  "tables are created (as Mastra does)", store.database)
+        return "none"
+    if seen:
+        return seen.pop()
+    try:
+        store.query_rows("SELECT generateSerialID({c:String})",
+                         {"c": "mastra_observability_delta_cursor_probe"})
+    except Exception:
+        return "fallback"
+    return "serial"
+
+
+def _best_effort(store: Executor, statements: list[str], what: str) -> None:
+    for statement in statements:
+        try:
+            store.command(statement)
+        except Exception as exc:  # as in Mastra's init: the store works without them
+            log.warning("could not create %s (%s: %s); every read still works",
+                        what, type(exc).__name__, exc)
+            return
+
+
 def apply(store: Executor) -> Applied:
     """Bring ``store``'s database up to :func:`latest_version`; returns what was applied."""
     opts = store.schema
@@ -147,14 +213,26 @@ def apply(store: Executor) -> Applied:
     store.command(ddl.create_history_table(opts))
     done = set(applied_versions(store))
     applied = Applied()
-    for m in MIGRATIONS:
-        if m.version in done:
-            continue
+    applied.latest = latest_version(opts)
+    pending = [m for m in migrations_for(opts) if m.version not in done]
+    if opts.vnext and opts.delta_cursor is None and VNEXT_MIGRATION in pending:
+        opts = replace(opts, delta_cursor=delta_cursor_strategy(store))
+    for m in pending:
         for statement in m.statements(opts):
             store.command(statement)
         store.command(_record(opts, m))
         applied.append(m.version)
-    if opts.ttl_for("spans") is not None and not _ttl_matches(store):
+    if opts.vnext:
+        for statement, name in zip(vnext_ddl.modify_ttl(opts), vnext_ddl.SPAN_TABLES,
+                                   strict=False):
+            if not _ttl_matches(store, vnext_ddl.local_name(name, opts)):
+                store.command(statement)
+        _best_effort(store, vnext_ddl.discovery_views(opts), "the discovery views")
+        if opts.delta_cursor == "serial" and VNEXT_MIGRATION in pending:
+            # Mastra burns value 0 of each counter: an empty stream's head is 0 too.
+            _best_effort(store, [f"SELECT generateSerialID('{d}_cursor')"
+                                 for d in vnext_ddl.DELTA_TABLES], "the delta counters")
+    elif opts.ttl_for("spans") is not None and not _ttl_matches(store):
         store.command(ddl.modify_ttl(opts))
     for signal in signal_ddl.SIGNALS:
         alter = signal_ddl.modify_ttl(signal, opts)

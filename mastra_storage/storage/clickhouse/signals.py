@@ -331,7 +331,12 @@ def _where(conds: Sequence[str]) -> str:
 
 
 class SignalsMixin:
-    """The signal half of :class:`~.store.ClickHouseStore`."""
+    """The signal half of :class:`~.store.ClickHouseStore`.
+
+    Where the spans take part (discovery, prune, stats) it goes through three hooks the
+    v-next layout overrides (:mod:`.vnext`): :meth:`_span_context_source`,
+    :meth:`_old_trace_ids` / :meth:`_delete_trace_spans` and :meth:`_span_stats_query`.
+    """
 
     if TYPE_CHECKING:
         schema: SchemaOptions
@@ -356,6 +361,8 @@ class SignalsMixin:
         def _encode_json(self, value: Any) -> str | None: ...
 
         def _delete_where(self, condition: str, params: dict[str, Any]) -> None: ...
+
+        def _delete_trace_spans(self, trace_ids: Sequence[str]) -> int: ...
 
     # ------------------------------------------------------------------ plumbing
     @property
@@ -621,15 +628,20 @@ class SignalsMixin:
                 for i, q in enumerate(request.percentiles)]
 
     # ------------------------------------------------------------------ discovery
+    def _span_context_source(self) -> tuple[str, str]:
+        """(FROM clause of the span rows, their tags as Array(Nullable(String)))."""
+        return (f"{self.schema.spans} FINAL",
+                "JSONExtract(ifNull(`tags`, '[]'), 'Array(Nullable(String))')")
+
     def _context_union(self, select: str, where: str = "") -> str:
         """``select`` over the spans and every signal table, UNION ALL (each FINAL).
         ``select`` may use ``{tags}``: the row's tags as Array(Nullable(String))."""
         parts = []
-        for table, tags in ((self.schema.spans,
-                             "JSONExtract(ifNull(`tags`, '[]'), 'Array(Nullable(String))')"),
-                            *((self._table(s), "CAST(`tags` AS Array(Nullable(String)))")
-                              for s in ("logs", "metrics", "scores", "feedback"))):
-            parts.append(f"SELECT {select.format(tags=tags)} FROM {table} FINAL"
+        for source, tags in (self._span_context_source(),
+                             *((f"{self._table(s)} FINAL",
+                                "CAST(`tags` AS Array(Nullable(String)))")
+                               for s in ("logs", "metrics", "scores", "feedback"))):
+            parts.append(f"SELECT {select.format(tags=tags)} FROM {source}"
                          + (f" WHERE {where}" if where else ""))
         return " UNION ALL ".join(parts)
 
@@ -764,32 +776,32 @@ class SignalsMixin:
                 n += found
             counts[signal] = n
         for chunk in chunks:
-            params = {"ids": chunk}
-            found = int(self.query_rows(
-                f"SELECT count() FROM {self.schema.spans} FINAL "
-                "WHERE `traceId` IN {ids:Array(String)}", params)[0][0])
-            if found:
-                self._delete_where("`traceId` IN {ids:Array(String)}", params)
-            counts["spans"] += found
+            counts["spans"] += self._delete_trace_spans(chunk)
         return counts
+
+    def _span_stats_query(self) -> tuple[str, list[str]]:
+        """(A query for the spans' row count, oldest and newest start; the MergeTree
+        tables their bytes are counted in)."""
+        return (f"SELECT count(), minOrNull(`startedAt`), maxOrNull(`startedAt`) "
+                f"FROM {self.schema.spans} FINAL", [self.schema.data_table])
 
     def stats(self) -> dict[str, dict[str, Any]]:
         """Per signal: ``rows`` (exact, after de-duplication and deletes), ``bytes`` on
         disk of the active parts (system.parts; this node's parts in cluster mode), the
         ``oldest`` and ``newest`` timestamp (spans: ``startedAt``)."""
-        tables = {"spans": (self.schema.spans, self.schema.data_table, "startedAt"),
-                  **{s: (self._table(s), signal_ddl.data_table(s, self.schema), "timestamp")
-                     for s in ("logs", "metrics", "scores", "feedback")}}
+        queries = {"spans": self._span_stats_query(),
+                   **{s: (f"SELECT count(), minOrNull(`timestamp`), maxOrNull(`timestamp`) "
+                          f"FROM {self._table(s)} FINAL",
+                          [signal_ddl.data_table(s, self.schema)])
+                      for s in ("logs", "metrics", "scores", "feedback")}}
         sizes = dict(self.query_rows(
             "SELECT table, sum(bytes_on_disk) FROM system.parts WHERE active AND "
             "database = {db:String} AND table IN {t:Array(String)} GROUP BY table",
-            {"db": self.database, "t": [t[1] for t in tables.values()]}))
+            {"db": self.database, "t": [t for _q, local in queries.values() for t in local]}))
         out: dict[str, dict[str, Any]] = {}
-        for signal, (table, local, column) in tables.items():
-            n, oldest, newest = self.query_rows(
-                f"SELECT count(), minOrNull(`{column}`), maxOrNull(`{column}`) "
-                f"FROM {table} FINAL")[0]
-            out[signal] = {"rows": int(n), "bytes": int(sizes.get(local, 0)),
+        for signal, (sql, local) in queries.items():
+            n, oldest, newest = self.query_rows(sql)[0]
+            out[signal] = {"rows": int(n), "bytes": sum(int(sizes.get(t, 0)) for t in local),
                            "oldest": _utc(oldest), "newest": _utc(newest)}
         return out
 

@@ -33,6 +33,7 @@ from .ddl import (
     DEFAULT_ZOOKEEPER_PATH,
     HELPER_IS_CHILD,
     HELPER_ROOT_STARTED,
+    VNEXT_LAYOUT,
     SchemaOptions,
     quote_ident,
 )
@@ -158,10 +159,21 @@ class ClickHouseStore(SignalsMixin, TraceQueryMixin, BaseStore):
     ``wait_for_async_insert`` (server-side insert batching), ``max_insert_rows`` /
     ``max_insert_bytes`` (bounds of one INSERT), ``insert_settings`` (extra settings for
     inserts), ``delete_method`` (``"lightweight"`` DELETE, the default, or ``"mutation"``
-    for ``ALTER TABLE … DELETE``), ``auto_migrate`` (run the migrations on ``init()``).
+    for ``ALTER TABLE … DELETE``), ``auto_migrate`` (run the migrations on ``init()``),
+    ``layout`` (the sort key of ``mastra_ai_spans``, :data:`~.ddl.LAYOUTS`; or ``"vnext"``:
+    Mastra's v-next span tables instead, see :mod:`.vnext`).
+
+    ``ClickHouseStore(layout="vnext", …)`` returns a
+    :class:`~.vnext.ClickHouseVNextStore` (provider ``"clickhouse-vnext"``): one class to
+    name in code and URLs, whichever tables it writes.
     """
 
     provider = "clickhouse"
+
+    def __new__(cls, *args: Any, **options: Any) -> ClickHouseStore:
+        if options.get("layout") == VNEXT_LAYOUT:
+            cls = _vnext_variant(cls)
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -520,16 +532,21 @@ class ClickHouseStore(SignalsMixin, TraceQueryMixin, BaseStore):
             return 0
         deleted = 0
         for chunk in _chunks(ids, KEY_CHUNK):
-            params = {"ids": list(chunk)}
-            rows = self.query_rows(
-                f"SELECT count() FROM {self.schema.spans} FINAL "
-                "WHERE `traceId` IN {ids:Array(String)}", params)
-            found = int(rows[0][0]) if rows else 0
             self._delete_signals_of_traces(chunk)
-            if found:
-                self._delete_where("`traceId` IN {ids:Array(String)}", params)
-            deleted += found
+            deleted += self._delete_trace_spans(chunk)
         return deleted
+
+    def _delete_trace_spans(self, trace_ids: Sequence[str]) -> int:
+        """Delete the spans of these traces (at most :data:`KEY_CHUNK`); returns how many
+        there were."""
+        params = {"ids": list(trace_ids)}
+        rows = self.query_rows(
+            f"SELECT count() FROM {self.schema.spans} FINAL "
+            "WHERE `traceId` IN {ids:Array(String)}", params)
+        found = int(rows[0][0]) if rows else 0
+        if found:
+            self._delete_where("`traceId` IN {ids:Array(String)}", params)
+        return found
 
     def delete_traces_older_than(self, before: datetime) -> int:
         """Delete the traces whose root span started before ``before``."""
@@ -649,6 +666,26 @@ class ClickHouseStore(SignalsMixin, TraceQueryMixin, BaseStore):
         by_key = {r.key: r for r in rows}
         return [by_key[(t, s)] for t, s in keys if (t, s) in by_key], total
 
+
+
+_VARIANTS: dict[type[ClickHouseStore], type[ClickHouseStore]] = {}
+_VARIANTS_LOCK = threading.Lock()
+
+
+def _vnext_variant(cls: type[ClickHouseStore]) -> type[ClickHouseStore]:
+    """The v-next class for ``cls``: the v-next store itself, or, for a subclass of the
+    store (one that adds cleanup, say), a subclass of both, made once."""
+    from .vnext import ClickHouseVNextStore
+
+    if issubclass(cls, ClickHouseVNextStore):
+        return cls
+    if cls is ClickHouseStore:
+        return ClickHouseVNextStore
+    with _VARIANTS_LOCK:
+        if cls not in _VARIANTS:
+            _VARIANTS[cls] = type(cls.__name__, (ClickHouseVNextStore, cls),
+                                  {"__module__": cls.__module__, "__doc__": cls.__doc__})
+        return _VARIANTS[cls]
 
 
 def migrate(target: Any, **options: Any) -> Applied:

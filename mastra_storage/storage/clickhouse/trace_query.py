@@ -15,8 +15,8 @@ the reference semantics are two-valued: every leaf is made NULL-free (``ifNull(â
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -81,6 +81,20 @@ _STATUS = f"if({HAS_ERROR}, 'error', 'success')"
 _NON_BLANK = r"[^\t-\r\x{1C}-\x{20}\x{85}\p{Z}]"
 
 
+@dataclass(frozen=True)
+class SpanColumns:
+    """How a span table spells a record's fields: the classic ``mastra_ai_spans`` keeps
+    Mastra's record names with JSON text for tags and metadata; the v-next tables keep
+    ``metadataRaw``, an ``Array`` of tags and ``executionSource`` for ``source``."""
+
+    names: Mapping[str, str]  # record attribute -> column
+    metadata: str  # the column holding the metadata as JSON text
+    tags: str  # an expression: the tags as Array(Nullable(String))
+
+
+CLASSIC_COLUMNS = SpanColumns({c.attr: c.name for c in COLUMNS}, "metadata", _TAGS)
+
+
 def _json_string(column: str, key: str, p: Params, non_blank: bool = False) -> str:
     """The text value of top-level ``key`` of JSON column ``column``, NULL if it is not a
     string (or, with ``non_blank``, is blank)."""
@@ -95,14 +109,17 @@ def _json_string(column: str, key: str, p: Params, non_blank: bool = False) -> s
 class _Compiler:
     """A planned predicate â†’ a NULL-free SQL boolean over one row of its scope's table."""
 
-    def __init__(self, p: Params, tables: dict[str, str]) -> None:
+    def __init__(self, p: Params, tables: dict[str, str],
+                 columns: SpanColumns = CLASSIC_COLUMNS) -> None:
         self.p = p
-        self.tables = tables  # scope -> qualified table (spans, scores, feedback)
+        self.tables = tables  # scope -> FROM clause of its rows (spans, scores, feedback)
+        self.columns = columns
 
     # ------------------------------------------------------------------ values
     def value(self, scope: str, path: str, literal: Any = None) -> str:
         if scope == "trace" and path.startswith(METADATA_PREFIX):
-            return _json_string("metadata", path[len(METADATA_PREFIX):], self.p, True)
+            return _json_string(self.columns.metadata, path[len(METADATA_PREFIX):], self.p,
+                                True)
         if scope in ("trace", "spans"):
             if path == "status":
                 return _STATUS
@@ -110,7 +127,7 @@ class _Compiler:
                 return _DURATION
             if path in ("model", "provider"):
                 return _json_string("attributes", path, self.p)
-            return quote_ident(COLUMN_BY_ATTR[FIELD_ATTRS[path]].name)
+            return quote_ident(self.columns.names[FIELD_ATTRS[path]])
         if scope == "feedback" and path == "value":
             return "`valueString`" if isinstance(literal, str) else "`valueNumber`"
         columns = {c.attr: c.name for c in signal_ddl.spec(scope).columns}
@@ -140,7 +157,7 @@ class _Compiler:
             return f"(NOT {self.node(node.arg, scope)})"
         if isinstance(node, Relation):
             inner = self.node(node.predicate, node.collection)
-            sub = (f"SELECT `traceId` FROM {self.tables[node.collection]} FINAL "
+            sub = (f"SELECT `traceId` FROM {self.tables[node.collection]} "
                    f"WHERE `traceId` IS NOT NULL AND {inner}")
             return f"(`traceId` {'IN' if node.quantifier == 'some' else 'NOT IN'} ({sub}))"
         if isinstance(node, Comparison):
@@ -159,12 +176,13 @@ class _Compiler:
                 present = f"({self.value(scope, node.field)} IS NOT NULL)"
             return present if node.op == "exists" else f"(NOT {present})"
         assert isinstance(node, Collection)  # the root's tags
+        tags = self.columns.tags
         if node.op == "notEmpty":
-            return f"(length({_TAGS}) > 0)"
+            return f"(length({tags}) > 0)"
         if node.op == "empty":
-            return f"(length({_TAGS}) = 0)"
-        has = f"has({_TAGS}, {self.p.add(node.value, 'String')})"
-        return has if node.op == "includes" else f"(length({_TAGS}) > 0 AND NOT {has})"
+            return f"(length({tags}) = 0)"
+        has = f"has({tags}, {self.p.add(node.value, 'String')})"
+        return has if node.op == "includes" else f"(length({tags}) > 0 AND NOT {has})"
 
     def comparison(self, node: Comparison, scope: str) -> str:
         if node.value is None:  # eq/ne null: (not) missing
@@ -185,7 +203,15 @@ def _decode_json(value: Any) -> Any:
 
 
 class TraceQueryMixin:
-    """The newer span reads of :class:`~.store.ClickHouseStore`."""
+    """The newer span reads of :class:`~.store.ClickHouseStore`.
+
+    The trace query and its suggestions go through three hooks that the v-next layout
+    overrides (:mod:`.vnext`): :attr:`span_columns`, :meth:`_query_tables` (where the
+    rows of each relation come from) and :meth:`_population` / :meth:`_roots_source`
+    (which root rows are the traces).
+    """
+
+    span_columns: SpanColumns = CLASSIC_COLUMNS
 
     if TYPE_CHECKING:
         schema: SchemaOptions
@@ -344,8 +370,14 @@ class TraceQueryMixin:
 
     # ------------------------------------------------------------------ trace query
     def _query_tables(self) -> dict[str, str]:
-        return {"spans": self.schema.spans,
-                **{s: signal_ddl.qualified(s, self.schema) for s in ("scores", "feedback")}}
+        """The FROM clause of each relation's rows (de-duplicated)."""
+        return {"spans": f"{self.schema.spans} FINAL",
+                **{s: f"{signal_ddl.qualified(s, self.schema)} FINAL"
+                   for s in ("scores", "feedback")}}
+
+    def _roots_source(self) -> str:
+        """The FROM clause the population's root rows are read from."""
+        return f"{self.schema.spans} FINAL"
 
     def _population(self, start: datetime, end: datetime, p: Params) -> list[str]:
         """Ended root spans with ``start <= startedAt < end``."""
@@ -363,7 +395,8 @@ class TraceQueryMixin:
         p = Params()
         conds = self._population(query.time_from, query.time_to, p)
         if query.where is not None:
-            conds.append(_Compiler(p, self._query_tables()).node(query.where, "trace"))
+            conds.append(_Compiler(p, self._query_tables(), self.span_columns)
+                         .node(query.where, "trace"))
         field = quote_ident(query.order_field)
         desc = query.order_direction == "desc"
         if query.mode == "keyset" and query.cursor is not None:
@@ -371,7 +404,8 @@ class TraceQueryMixin:
             v, t = p.ts(value), p.add(trace_id, "String")
             conds.append(f"({field} {'<' if desc else '>'} {v} OR "
                          f"({field} = {v} AND `traceId` > {t}))")
-        select = ("`traceId`, `spanId`, `name`, `entityId`, `parentSpanId`, `metadata`, "
+        select = (f"`traceId`, `spanId`, `name`, `entityId`, `parentSpanId`, "
+                  f"{quote_ident(self.span_columns.metadata)}, "
                   "`input`, `threadId`, `resourceId`, `startedAt`, `endedAt`, `entityName`, "
                   f"`entityType`, `environment`, {HAS_ERROR}")
         if query.mode == "page":
@@ -381,7 +415,7 @@ class TraceQueryMixin:
         else:
             limit = f"LIMIT {p.add(query.limit + 1, 'UInt32')}"
         where = " AND ".join(conds)
-        sql = (f"SELECT {select} FROM {self.schema.spans} FINAL WHERE {where} "
+        sql = (f"SELECT {select} FROM {self._roots_source()} WHERE {where} "
                f"ORDER BY {field} {'DESC' if desc else 'ASC'}, `traceId` ASC {limit}")
         rows = self.query_rows(sql, p.values)
         out = [self._trace_row(r) for r in rows]
@@ -390,7 +424,7 @@ class TraceQueryMixin:
                 total = int(rows[0][-1])
             else:
                 total = int(self.query_rows(
-                    f"SELECT count() FROM {self.schema.spans} FINAL WHERE {where}",
+                    f"SELECT count() FROM {self._roots_source()} WHERE {where}",
                     p.values)[0][0])
             return TraceQueryResult(out, total=total)
         next_cursor = None
@@ -434,7 +468,8 @@ class TraceQueryMixin:
             "SELECT path, count() AS n FROM ("
             "SELECT concat('metadata.', arrayJoin(arrayDistinct(arrayFilter("
             f"k -> {key_ok}, JSONExtractKeys(m))))) AS path "
-            f"FROM (SELECT ifNull(`metadata`, '') AS m FROM {self.schema.spans} FINAL "
+            f"FROM (SELECT ifNull({quote_ident(self.span_columns.metadata)}, '') AS m "
+            f"FROM {self._roots_source()} "
             f"WHERE {pop})) {search}GROUP BY path ORDER BY n DESC, path "
             f"LIMIT {p.add(request.limit + 1, 'UInt32')}", p.values)
         fields = [ObservedField(path, int(n)) for path, n in rows]
@@ -446,19 +481,20 @@ class TraceQueryMixin:
         assert request.path is not None
         p = Params()
         pop = " AND ".join(self._population(request.time_from, request.time_to, p))
-        spans = self.schema.spans
-        compiler = _Compiler(p, self._query_tables())
+        roots = self._roots_source()
+        compiler = _Compiler(p, self._query_tables(), self.span_columns)
         if request.scope == "trace":
             if request.path == "tags":
-                expr = f"arrayJoin(arrayDistinct(arrayFilter(x -> x IS NOT NULL, {_TAGS})))"
+                expr = ("arrayJoin(arrayDistinct(arrayFilter(x -> x IS NOT NULL, "
+                        f"{self.span_columns.tags})))")
             else:
                 expr = compiler.value("trace", request.path)
-            source = f"SELECT CAST({expr} AS Nullable(String)) AS v FROM {spans} FINAL WHERE {pop}"
+            source = f"SELECT CAST({expr} AS Nullable(String)) AS v FROM {roots} WHERE {pop}"
         else:
             table = self._query_tables()[request.scope]
             expr = compiler.value(request.scope, request.path)
-            source = (f"SELECT CAST({expr} AS Nullable(String)) AS v FROM {table} FINAL "
-                      f"WHERE `traceId` IN (SELECT `traceId` FROM {spans} FINAL WHERE {pop})")
+            source = (f"SELECT CAST({expr} AS Nullable(String)) AS v FROM {table} "
+                      f"WHERE `traceId` IN (SELECT `traceId` FROM {roots} WHERE {pop})")
         conds = ["v IS NOT NULL", "length(v) <= 4096"]
         if request.search:
             conds.append(f"positionCaseInsensitiveUTF8(v, {p.add(request.search, 'String')}) > 0")
@@ -470,4 +506,4 @@ class TraceQueryMixin:
         return ValueSuggestions(values[:request.limit], len(values) > request.limit)
 
 
-__all__ = ["TraceQueryMixin"]
+__all__ = ["CLASSIC_COLUMNS", "SpanColumns", "TraceQueryMixin"]
