@@ -96,7 +96,8 @@ def seed_spans(store: Any, running: bool = True) -> Seeded:
     return s
 
 
-CTX = dict(service_name="svc", environment="prod", entity_type="agent", entity_name="support")
+CTX: dict[str, Any] = dict(service_name="svc", environment="prod", entity_type="agent",
+                           entity_name="support")
 
 
 def seed_signals(store: Any, s: Seeded) -> None:

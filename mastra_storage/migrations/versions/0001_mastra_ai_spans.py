@@ -90,7 +90,8 @@ def upgrade() -> None:
             "constrained_columns"):
         # Upserts need the key; this fails (and changes nothing) if the old table holds
         # duplicate (traceId, spanId) rows, which must then be resolved by hand.
-        op.create_primary_key(pk.name if isinstance(pk.name, str) else None, TABLE, [c.name for c in pk.columns],
+        pk_name = pk.name if isinstance(pk.name, str) else None
+        op.create_primary_key(pk_name, TABLE, [c.name for c in pk.columns],
                               schema=table.schema)
     names = {ix["name"] for ix in insp.get_indexes(TABLE, schema=table.schema)}
     for index in table.indexes:
