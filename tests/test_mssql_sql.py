@@ -412,8 +412,10 @@ def test_metric_statements(sstore: MSSQLStore) -> None:
     assert re.search(r"max\(CASE WHEN \(ml\.rn = :\w+\) THEN ml\.v ELSE NULL END\) AS value",
                      sql)
     assert sql.endswith("AS mr) AS ml GROUP BY ml.g0, ml.g1")
-    pct = flat(compile_(sstore._percentile_statement(MetricPercentilesRequest(
-        "tokens", (0.5, 0.99), "5m"))))
+    shape, stmt = sstore._percentile_statement(MetricPercentilesRequest(
+        "tokens", (0.5, 0.99), "5m"))
+    pct = flat(compile_(stmt))
+    assert shape == "value"
     assert pct.startswith("SELECT DISTINCT pv.b, percentile_cont(0.5) WITHIN GROUP "
                           "(ORDER BY pv.v) OVER (PARTITION BY pv.b) AS p0, percentile_cont(0.99)")
     assert pct.endswith("ORDER BY pv.b")

@@ -166,17 +166,29 @@ def test_metric_reads_answer_as_the_reference_on_random_data(sql_store):
         m.metric_id for m in want.items]  # ties keep the order rows were stored in
 
 
-def test_sqlite_percentiles_are_the_references_to_the_bit(tmp_path):
+@pytest.mark.parametrize("path", ["sorted", "ranked"])
+def test_sqlite_percentiles_are_the_references_to_the_bit(tmp_path, monkeypatch, path):
+    """Both SQLite paths: the bucket's values sorted in one aggregate (SQLite 3.44+) and
+    the window-function ranks (older SQLite)."""
     store = SQLiteStore(tmp_path / "p.db")
     store.init()
+    if path == "ranked":
+        monkeypatch.setattr(store.dialect, "sorted_values", lambda *a: None)
     memory = InMemoryStore()
     rows = random_metrics(400, seed=3)
+    odd = [5e-324, 1.7976931348623157e308, 0.1 + 0.2, -0.0, 123456789.12345679, 1 / 3]
+    rows += [MetricRecord(timestamp=T0 + timedelta(minutes=i), name="latency", value=v,
+                          metric_id=f"odd{i}") for i, v in enumerate(odd)]
     for s in (store, memory):
         s.batch_create_metrics(rows)
-    request = MetricPercentilesRequest("latency", (0.07, 0.29, 0.5, 0.95), "1h")
-    got, want = store.metric_percentiles(request), memory.metric_percentiles(request)
-    assert [[(p.timestamp, p.value) for p in s.points] for s in got] == [
-        [(p.timestamp, p.value) for p in s.points] for s in want]
+    with store.engine.connect():
+        shape, _ = store._percentile_statement(MetricPercentilesRequest("latency", (0.5,)))
+    assert shape == path
+    for ps in ((0.07, 0.29, 0.5, 0.95), (0.0, 1.0)):
+        request = MetricPercentilesRequest("latency", ps, "1h")
+        got, want = store.metric_percentiles(request), memory.metric_percentiles(request)
+        assert [[(p.timestamp, p.value) for p in s.points] for s in got] == [
+            [(p.timestamp, p.value) for p in s.points] for s in want]
     store.close()
 
 

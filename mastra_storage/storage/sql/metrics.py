@@ -197,10 +197,16 @@ class MetricsMixin(SignalsMixin):
         return [Series("|".join(key), _by_time(s["points"]), _one(s["units"]))
                 for key, s in ordered]
 
-    def _percentile_statement(self, request: MetricPercentilesRequest) -> sa.Select[Any]:
-        """The one statement answering a percentile request: per bucket ``b`` either the
-        columns ``p0, p1, …`` (``percentile_cont``) or, without it, the rows ``(b, rn,
-        cnt, v)`` at the ranks around each percentile."""
+    def _percentile_statement(self, request: MetricPercentilesRequest
+                              ) -> tuple[str, sa.Select[Any]]:
+        """The one statement answering a percentile request, and its shape:
+
+        * ``"value"``: per bucket ``b``, the columns ``p0, p1, …`` (``percentile_cont``);
+        * ``"sorted"``: per bucket ``b`` and its size ``n``, the two values around each
+          percentile's rank, read from the bucket's sorted values (SQLite 3.44+);
+        * ``"ranked"``: rows ``(b, rn, n, v)`` at the ranks around each percentile, by
+          ``row_number()`` and ``count()`` over one window (any SQLite).
+        """
         codec = self._signal("metrics", "metric percentiles")
         d = self.dialect
         t = codec.table
@@ -212,7 +218,24 @@ class MetricsMixin(SignalsMixin):
                     for i, p in enumerate(request.percentiles)]
             stmt = sa.select(inner.c.b, *cols)
             stmt = stmt.group_by(inner.c.b) if d.percentile_grouped() else stmt.distinct()
-            return stmt.order_by(inner.c.b)
+            return "value", stmt.order_by(inner.c.b)
+
+        def rank(p: float, n: Any) -> Any:
+            # low = int(p * (n - 1)), as memory.percentile computes it (double arithmetic)
+            return sa.cast(sa.literal(p, sa.Float()) * (n - 1), sa.Integer())
+
+        values = d.sorted_values(inner.c.v, self.engine.dialect)
+        if values is not None:
+            grouped = sa.select(inner.c.b, sa.func.count().label("n"), values.label("vs")) \
+                .group_by(inner.c.b).subquery("ps")
+            picks: list[Any] = []
+            for p in request.percentiles:
+                low = rank(p, grouped.c.n)
+                high = sa.case((low + 1 < grouped.c.n, low + 1), else_=low)
+                picks += [d.sorted_value_at(grouped.c.vs, low),
+                          d.sorted_value_at(grouped.c.vs, high)]
+            return "sorted", sa.select(grouped.c.b, grouped.c.n, *picks)
+
         # Both over the same window (one sort of the bucket's values): the row's rank and
         # the bucket's size (the whole partition is the frame).
         def over(fn: Any) -> Any:
@@ -222,18 +245,17 @@ class MetricsMixin(SignalsMixin):
                            over(sa.func.count()).label("cnt")).subquery("rk")
         wanted = []
         for p in request.percentiles:
-            # low = int(p * (n - 1)), as memory.percentile computes it (double arithmetic)
-            rank = sa.cast(sa.literal(p, sa.Float()) * (ranked.c.cnt - 1), sa.Integer())
-            wanted += [ranked.c.rn == rank, ranked.c.rn == rank + 1]
-        return sa.select(ranked.c.b, ranked.c.rn, ranked.c.cnt, ranked.c.v).where(
+            low = rank(p, ranked.c.cnt)
+            wanted += [ranked.c.rn == low, ranked.c.rn == low + 1]
+        return "ranked", sa.select(ranked.c.b, ranked.c.rn, ranked.c.cnt, ranked.c.v).where(
             sa.or_(*wanted))
 
     def metric_percentiles(self, request: MetricPercentilesRequest) -> list[PercentileSeries]:
-        stmt = self._percentile_statement(request)
         ps = request.percentiles
-        with self.engine.connect() as conn:
+        with self.engine.connect() as conn:  # connected: the statement may ask the version
+            shape, stmt = self._percentile_statement(request)
             rows = list(conn.execute(stmt))
-        if self.dialect.native_percentiles:
+        if shape == "value":
             rows.sort(key=lambda r: r[0])
             return [PercentileSeries(p, [SeriesPoint(_epoch(r[0]), float(r[1 + i]))
                                          for r in rows]) for i, p in enumerate(ps)]
@@ -241,8 +263,16 @@ class MetricsMixin(SignalsMixin):
         counts: dict[int, int] = {}
         for row in rows:
             b = int(row[0])
-            by_bucket.setdefault(b, {})[int(row[1])] = float(row[3])
-            counts[b] = int(row[2])
+            if shape == "ranked":
+                by_bucket.setdefault(b, {})[int(row[1])] = float(row[3])
+                counts[b] = int(row[2])
+                continue
+            n = counts[b] = int(row[1])
+            ranks = by_bucket.setdefault(b, {})
+            for i, p in enumerate(ps):
+                low = int(p * (n - 1))
+                ranks[low] = float(row[2 + 2 * i])
+                ranks[min(low + 1, n - 1)] = float(row[3 + 2 * i])
         out = []
         for p in ps:
             points = []

@@ -424,6 +424,17 @@ class SqlDialect:
         """Whether :meth:`percentile_value` is an aggregate (GROUP BY) or a window."""
         return True
 
+    def sorted_values(self, value: sa.ColumnElement[Any],
+                      conn_dialect: sa.Dialect) -> sa.ColumnElement[Any] | None:
+        """An aggregate of a group's values sorted ascending, each exactly as text, whose
+        elements :meth:`sorted_value_at` reads; None where the backend has none (then
+        percentiles rank rows with window functions)."""
+        return None
+
+    def sorted_value_at(self, values: sa.ColumnElement[Any],
+                        index: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        raise NotImplementedError
+
     # retention
     def table_bytes(self, conn: sa.Connection, table: sa.Table) -> int | None:
         """Bytes used by ``table`` and its indexes, when the backend can tell."""

@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
 
 from ....model.jsonsafe import to_jsonable
@@ -15,6 +16,22 @@ from ....model.spans import COLUMNS, ColumnSpec, SpanRecord
 from .base import SqlDialect
 
 COLUMN_NAMES = tuple(c.name for c in COLUMNS)
+
+
+class SortedQuoted(ColumnElement[Any]):
+    """``json_group_array(quote(v) ORDER BY v)``: a group's values, sorted, as exact text."""
+
+    inherit_cache = True
+    type = sa.Text()
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+@compiles(SortedQuoted)
+def _sorted_quoted(element: SortedQuoted, compiler: Any, **kw: Any) -> str:
+    v = compiler.process(element.value, **kw)
+    return f"json_group_array(quote({v}) ORDER BY {v})"
 
 
 class SQLiteDialect(SqlDialect):
@@ -168,6 +185,19 @@ class SQLiteDialect(SqlDialect):
 
     def byte_length(self, expr: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
         return sa.func.length(sa.cast(expr, sa.LargeBinary()))
+
+    def sorted_values(self, value: sa.ColumnElement[Any],
+                      conn_dialect: sa.Dialect) -> sa.ColumnElement[Any] | None:
+        # An aggregate's own ORDER BY needs SQLite 3.44; quote() writes a REAL with every
+        # digit it needs to read back as the same double.
+        version = getattr(conn_dialect, "server_version_info", None) or (0,)
+        return SortedQuoted(value) if tuple(version) >= (3, 44) else None
+
+    def sorted_value_at(self, values: sa.ColumnElement[Any],
+                        index: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        # The JSON path is built from an integer the statement computes, never from input.
+        path = sa.literal("$[") + sa.cast(index, sa.Text()) + sa.literal("]")
+        return sa.func.json_extract(values, path, type_=sa.Text())
 
     def table_bytes(self, conn: sa.Connection, table: sa.Table) -> int | None:
         names = [table.name, *(ix.name for ix in table.indexes if ix.name)]
