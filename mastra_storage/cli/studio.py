@@ -16,11 +16,10 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
+from ..storage.urls import DEFAULT_URL, ENV_URL
 from .render import EXIT_USAGE, CLIError, cli_errors, console, redact_url
 
 ENV_TOKEN = "MASTRA_STORAGE_TOKEN"
-ENV_URL = "MASTRA_STORAGE_URL"
-DEFAULT_URL = "sqlite:///./mastra.db"
 
 
 def _loopback(host: str) -> bool:

@@ -2,16 +2,48 @@
 
 Backends are imported lazily, so the base install never needs a server driver; a missing
 driver gives :class:`MissingDriverError` naming the extra to install.
+
+Without a URL, ``create_store()`` (and every ``mastra-storage`` command) uses
+``$MASTRA_STORAGE_URL``, else ``sqlite:///./mastra.db``. A PostgreSQL or MSSQL schema is
+named the same way everywhere: ``?schema=obs`` in the URL (or ``schema="obs"``, which is
+what the CLI's ``--schema`` passes). A SQLite file is checked before it is used: a
+directory, a file that is not a SQLite database, or (when the store will write) a file or
+directory that can't be written fails at once with the path and the fix, instead of
+every span being dropped later.
 """
 
 from __future__ import annotations
 
+import os
 from importlib import import_module
+from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
-from ..errors import InvalidStoreURLError, MissingDriverError
+from ..errors import InvalidStoreURLError, MastraStorageError, MissingDriverError
 from .base import ObservabilityStore
+
+ENV_URL = "MASTRA_STORAGE_URL"
+DEFAULT_URL = "sqlite:///./mastra.db"
+SQLITE_HEADER = b"SQLite format 3\x00"
+# Schemes whose stores take a ``schema=`` option (named in the URL as ``?schema=``).
+SCHEMA_SCHEMES = ("postgresql", "postgres", "mssql")
+
+
+class StoreFileError(MastraStorageError, OSError):
+    """A SQLite store's file can't be used (missing directory, not a database, read-only).
+
+    The message names the path and the fix.
+    """
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        super().__init__(message)
+
+
+def default_url() -> str:
+    """``$MASTRA_STORAGE_URL`` if set (and not blank), else ``sqlite:///./mastra.db``."""
+    return (os.environ.get(ENV_URL) or "").strip() or DEFAULT_URL
 
 # scheme -> (module:factory, extra, driver module checked before import, backend label)
 _BACKENDS: dict[str, tuple[str, str, str | None, str]] = {
@@ -72,12 +104,114 @@ def sqlite_path(url: str) -> str:
     return path or ":memory:"
 
 
-def create_store(url: str, *, init: bool = True, **options: Any) -> ObservabilityStore:
+def split_schema(url: str) -> tuple[str, str | None]:
+    """``postgresql://h/db?schema=obs&x=1`` → (``postgresql://h/db?x=1``, ``"obs"``).
+
+    Only for PostgreSQL/MSSQL URLs (elsewhere the URL is returned unchanged, None).
+    """
+    try:
+        scheme = _scheme(url.strip())
+    except InvalidStoreURLError:
+        return url, None
+    if scheme not in SCHEMA_SCHEMES:
+        return url, None
+    parts = urlsplit(url.strip())
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    schemas = [v for k, v in pairs if k == "schema"]
+    if not schemas:
+        return url, None
+    if len(set(schemas)) > 1 or not schemas[0].strip():
+        raise InvalidStoreURLError(
+            f"?schema= must name one schema, got {schemas!r} in the URL")
+    rest = urlencode([(k, v) for k, v in pairs if k != "schema"])
+    return urlunsplit(parts._replace(query=rest)), unquote(schemas[0]).strip()
+
+
+def with_schema(url: str, schema: str | None) -> str:
+    """The URL naming ``schema`` in its query (for printing a command that repeats it)."""
+    if schema is None:
+        return url
+    base, _ = split_schema(url)
+    parts = urlsplit(base)
+    query = urlencode([*parse_qsl(parts.query, keep_blank_values=True), ("schema", schema)])
+    return urlunsplit(parts._replace(query=query))
+
+
+def check_sqlite_file(path: str, *, write: bool) -> None:
+    """Fail fast, with the path and the fix, on a SQLite file the store can't use.
+
+    Checked: a directory in its place, a file that is not a SQLite database (its first
+    16 bytes), and with ``write`` a read-only file, a read-only directory (SQLite writes
+    ``-wal``/``-shm`` files next to the database) or a file that can't be created. An
+    empty or missing file is fine (SQLite creates the database in it).
+    """
+    if path in ("", ":memory:") or path.startswith("file::memory:"):
+        return
+    p = Path(path)
+    shown = str(p.absolute())
+    if p.is_dir():
+        raise StoreFileError(shown, f"the SQLite database path {shown} is a directory: "
+                                    "name a file in it, e.g. "
+                                    f"sqlite:///{(p / 'mastra.db').as_posix()}")
+    if p.exists():
+        try:
+            with open(p, "rb") as fh:
+                head = fh.read(len(SQLITE_HEADER))
+        except OSError as exc:
+            raise StoreFileError(shown, f"cannot read the SQLite database {shown}: "
+                                        f"{exc.strerror or exc}: check its permissions "
+                                        f"(ls -l {shown})") from None
+        if head and head != SQLITE_HEADER:
+            raise StoreFileError(shown, f"{shown} is not a SQLite database (file is not a "
+                                        "database: it does not start with SQLite's header): "
+                                        "point the URL at a SQLite file, or move this one "
+                                        "away and let the store create a new one")
+        if not write:
+            return
+        try:
+            with open(p, "r+b"):
+                pass
+        except OSError as exc:
+            raise StoreFileError(shown, f"the SQLite database {shown} is read-only "
+                                        f"({exc.strerror or exc}): make it writable "
+                                        f"(chmod u+w {shown}) or write to another file; "
+                                        "nothing would be stored") from None
+        directory = p.parent if str(p.parent) else Path(".")
+        if not os.access(directory, os.W_OK | os.X_OK):
+            raise StoreFileError(shown, f"the directory {directory} of the SQLite database "
+                                        f"{shown} is read-only: SQLite writes {p.name}-wal "
+                                        "and -shm next to it; make the directory writable "
+                                        "or move the database")
+        return
+    if not write:
+        return
+    directory = p.parent if str(p.parent) else Path(".")
+    if not directory.is_dir():
+        raise StoreFileError(shown, f"cannot create the SQLite database {shown}: the "
+                                    f"directory {directory} does not exist (mkdir -p "
+                                    f"{directory})")
+    try:
+        with open(p, "xb"):
+            pass  # an empty file is an empty SQLite database
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise StoreFileError(shown, f"cannot create the SQLite database {shown}: "
+                                    f"{exc.strerror or exc}: choose a writable location "
+                                    "(e.g. sqlite:///./mastra.db)") from None
+
+
+def create_store(url: str | None = None, *, init: bool = True,
+                 **options: Any) -> ObservabilityStore:
     """Build (and by default ``init()``) the store a URL names.
 
+    Without ``url``: ``$MASTRA_STORAGE_URL``, else ``sqlite:///./mastra.db``.
     ``options`` go to the store's constructor (e.g. ``schema=`` for PostgreSQL,
-    ``database=`` for MongoDB, ``ttl_days=`` for ClickHouse).
+    ``database=`` for MongoDB, ``ttl_days=`` for ClickHouse). A PostgreSQL/MSSQL URL may
+    name its schema as ``?schema=obs`` (the same as ``schema="obs"``).
     """
+    if url is None:
+        url = default_url()
     if not isinstance(url, str) or not url.strip():
         raise InvalidStoreURLError(f"store URL must be a non-empty string, got {url!r}")
     url = url.strip()
@@ -93,12 +227,21 @@ def create_store(url: str, *, init: bool = True, **options: Any) -> Observabilit
             f"{', '.join(sorted(_BACKENDS))}, :memory:")
     elif scheme in ("sqlite", "file", "libsql"):
         cls = _load(scheme)
-        store = cls(sqlite_path(url), driver="sqlite" if scheme == "sqlite" else "libsql",
-                    **options)
+        path = sqlite_path(url)
+        # Writing needs a writable file; a read-only open (init=False) only a real one.
+        check_sqlite_file(path, write=init)
+        store = cls(path, driver="sqlite" if scheme == "sqlite" else "libsql", **options)
     else:
         parts = urlsplit(url)
         if scheme not in ("chdb",) and not parts.hostname:
             raise InvalidStoreURLError(f"{scheme} URL needs a host: {url!r}")
+        url, schema = split_schema(url)
+        if schema is not None:
+            if options.get("schema") not in (None, schema):
+                raise InvalidStoreURLError(
+                    f"the URL names schema {schema!r} but schema={options['schema']!r} "
+                    "was passed too: name it once")
+            options["schema"] = schema
         store = _load(scheme).from_url(url, **options)
     if init:
         store.init()
