@@ -5,6 +5,11 @@ bench`` (to measure with a realistic shape): per trace one agent run → model g
 → tool calls (sometimes a nested MCP call) → every third turn a workflow with steps and,
 when the span budget allows, an event span; payloads of a chosen size and a
 deterministic share of failures. Each trace has exactly ``spans_per_trace`` spans.
+
+With ``signals=True`` (the demo) each run also emits the other four signals, as an app
+would: logs (the question, each tool call, failures), a metric per turn, a score of the
+answer and, for some runs, the user's feedback. The benchmark leaves them off, so its
+numbers stay comparable to spans-only baselines.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ QUESTIONS = (
 
 
 _latency = 0.0  # seconds; set per run_workload call
+_signals = False  # emit logs, metrics, scores and feedback too; set per run_workload call
 
 
 def _work(rng: random.Random, scale: float = 1.0) -> None:
@@ -44,6 +50,10 @@ class WorkloadResult:
     spans: int = 0
     failed_traces: int = 0
     failed_spans: int = 0
+    logs: int = 0
+    metrics: int = 0
+    scores: int = 0
+    feedback: int = 0
 
 
 def _text(rng: random.Random, size: int) -> str:
@@ -69,19 +79,22 @@ def run_workload(
     seed: int = 7,
     latency_ms: float = 0.0,
     on_trace: Callable[[int], None] | None = None,
+    signals: bool = False,
 ) -> WorkloadResult:
     """Emit ``traces`` agent runs of exactly ``spans_per_trace`` spans each (min 2).
 
     ``latency_ms`` > 0 makes each model, tool and step call take about that long (the demo
-    uses it so trees show real durations; the benchmark leaves it at 0).
+    uses it so trees show real durations; the benchmark leaves it at 0). ``signals``
+    adds logs, metrics, scores and feedback (see the module docstring).
     """
     if spans_per_trace < 2:
         raise ValueError("spans_per_trace must be at least 2 (agent run + one model call)")
     if latency_ms < 0:
         raise ValueError("latency_ms must be >= 0")
     rng = random.Random(seed)
-    global _latency
+    global _latency, _signals
     _latency = latency_ms / 1000
+    _signals = signals
     result = WorkloadResult()
     for n in range(traces):
         failed = _one_trace(tracer, rng, n, spans_per_trace, payload_bytes, error_rate, result)
@@ -110,19 +123,47 @@ def _one_trace(tracer: Tracer, rng: random.Random, n: int, spans: int, payload: 
     )
     result.spans += 1
     with root:
+        if _signals:
+            root.log("info", "question received", data={"question": question, "user": user})
+            result.logs += 1
         step = 0
         while remaining > 0:
             remaining -= _model_turn(root, rng, step, payload, remaining, result)
             step += 1
             if remaining > 0 and step % 3 == 0:
                 remaining -= _workflow(root, rng, payload, remaining, result)
+        if _signals:
+            root.metric("support.turns", step, labels={"channel": "chat"})
+            result.metrics += 1
         if fail_trace:
             err = ToolFailure(f"escalation failed for {question!r}")
+            if _signals:
+                root.log("error", "could not resolve the request", data={"reason": str(err)})
+                result.logs += 1
             root.error(err)
             result.failed_spans += 1
+            _judge(root, random.Random(f"judge-{n}"), result, resolved=False)
             return 1
         root.end(output={"text": _text(rng, payload), "resolved": True})
+    _judge(root, random.Random(f"judge-{n}"), result, resolved=True)
     return 0
+
+
+def _judge(root: Span, rng: random.Random, result: WorkloadResult, resolved: bool) -> None:
+    """An evaluation of the answer and, for some runs, the user's thumbs (signals only;
+    ``rng`` is the run's own, so the spans are the same with or without signals)."""
+    if not _signals:
+        return
+    relevance = round(rng.uniform(0.7, 1.0) if resolved else rng.uniform(0.1, 0.5), 2)
+    root.score("answer-relevancy", relevance,
+               reason="answers the question" if resolved else "the request was not resolved",
+               scorer_name="Answer relevancy", score_source="live")
+    result.scores += 1
+    if not resolved or rng.random() < 0.4:
+        thumbs = "up" if resolved and relevance >= 0.8 else "down"
+        root.feedback("thumbs", thumbs, source="user",
+                      comment=None if thumbs == "up" else "didn't solve my problem")
+        result.feedback += 1
 
 
 def _model_turn(root: Span, rng: random.Random, step: int, payload: int, budget: int,
@@ -148,9 +189,16 @@ def _model_turn(root: Span, rng: random.Random, step: int, payload: int, budget:
                         mcp.end(output={"customer": {"id": rng.randrange(10**6)}})
                 _work(rng)
                 if rng.random() < 0.05:
+                    if _signals:
+                        call.log("warn", "tool call timed out, the model goes on without it",
+                                 data={"tool": tool, "timeoutMs": 3000})
+                        result.logs += 1
                     call.error(ToolFailure(f"{tool} timed out"))
                     result.failed_spans += 1
                 else:
+                    if _signals:
+                        call.log("debug", "tool call returned", data={"tool": tool})
+                        result.logs += 1
                     call.end(output={"result": _text(rng, payload)})
         _work(rng, 3.0)  # the model call itself
         gen.update(attributes={"usage": {"inputTokens": tokens_in, "outputTokens": tokens_out}})

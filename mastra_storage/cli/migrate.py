@@ -16,14 +16,20 @@ from rich.console import Console
 from rich.text import Text
 
 from ..errors import MissingDriverError
+from ..storage.urls import split_schema
 from .render import (
     EXIT_USAGE,
     SQLITE_SCHEMES,
     CLIError,
+    SchemaOpt,
+    UrlArg,
     cli_errors,
     console,
+    progress,
     redact_url,
+    resolve_url,
     scheme_of,
+    timeout_options,
 )
 
 SQL_SCHEMES = (*SQLITE_SCHEMES, "postgresql", "postgres", "mssql")
@@ -33,34 +39,37 @@ SCHEMA_SCHEMES = ("postgresql", "postgres", "mssql")
 
 
 def migrate(
-    url: Annotated[str, typer.Argument(
-        metavar="URL", help="Store URL, e.g. sqlite:///./mastra.db, postgresql://user@host/db, "
-                            "clickhouse://host")],
+    url: UrlArg = None,
     sql: Annotated[bool, typer.Option(
         "--sql", help="Print the DDL instead of running it (SQL backends; no connection).")]
     = False,
-    schema: Annotated[str | None, typer.Option(
-        "--schema", help="Database schema (PostgreSQL, MSSQL).")] = None,
+    schema: SchemaOpt = None,
+    backfill: Annotated[bool, typer.Option(
+        "--backfill", help="Also rewrite old rows in the current format (MongoDB: ISO-string "
+                           "timestamps of earlier versions → BSON dates), with progress.")]
+    = False,
 ) -> None:
-    """Create or upgrade the mastra_ai_spans table (or collection) behind URL."""
+    """Create or upgrade the tables (or collections) of every signal behind URL."""
     out = console()
-    with cli_errors(url):
+    with cli_errors(url, "migrate") as err:
+        url = err.url = resolve_url(url, schema)
+        url, schema = split_schema(url)
         scheme = scheme_of(url)
-        if schema is not None and scheme not in SCHEMA_SCHEMES:
-            raise CLIError(f"--schema applies to PostgreSQL and MSSQL URLs, not {scheme}:",
-                           EXIT_USAGE)
         if scheme in SQL_SCHEMES:
             if sql:
                 _print_offline_sql(url, scheme, schema)
             else:
                 _migrate_sql(out, url, schema)
+                if backfill:
+                    out.print(Text("--backfill: nothing to do for SQL stores (a migration "
+                                   "backfills the columns it adds)", style="dim"))
         elif sql:
             raise CLIError(f"--sql is only available for SQL URLs "
                            f"({', '.join(SQL_SCHEMES)}), not {scheme}:", EXIT_USAGE)
         elif scheme in CLICKHOUSE_SCHEMES:
             _migrate_clickhouse(out, url, scheme)
         elif scheme in MONGODB_SCHEMES:
-            _migrate_mongodb(out, url)
+            _migrate_mongodb(out, url, backfill)
         elif scheme == "memory":
             raise CLIError(":memory: is an in-process store: there is nothing to migrate",
                            EXIT_USAGE)
@@ -108,7 +117,11 @@ def _migrate_sql(out: Console, url: str, schema: str | None) -> None:
     from ..storage.urls import create_store
 
     options: dict[str, Any] = {"schema": schema} if schema is not None else {}
-    store = create_store(url, init=False, **options)
+    if scheme_of(url) in SQLITE_SCHEMES:
+        from ..storage.urls import check_sqlite_file, sqlite_path
+
+        check_sqlite_file(sqlite_path(url), write=True)  # the path and the fix, up front
+    store = create_store(url, init=False, **options, **timeout_options(url))
     try:
         engine = getattr(store, "engine", None)
         if not isinstance(engine, sa.Engine):
@@ -160,17 +173,52 @@ def _migrate_clickhouse(out: Console, url: str, scheme: str) -> None:
     out.print(Text("ClickHouse schema is up to date (safe to re-run)", style="green"))
 
 
-def _migrate_mongodb(out: Console, url: str) -> None:
+def _migrate_mongodb(out: Console, url: str, backfill: bool = False) -> None:
     from ..storage.urls import create_store
 
-    store = create_store(url, init=False)
+    store = create_store(url, init=False, **timeout_options(url))
     try:
         out.print(Text.assemble(("database  ", "bold"), redact_url(url), "  [mongodb]"))
         store.init()
         out.print(Text("MongoDB collection indexes ensured (idempotent: existing ones are "
                        "left as they are)", style="green"))
+        if backfill:
+            _backfill_mongodb(out, store)
     finally:
         store.close()
+
+
+def _backfill_mongodb(out: Console, store: Any) -> None:
+    """``migrate_timestamps`` in a worker thread, with a bar counting what is left."""
+    import threading
+
+    from ..storage.mongodb.store import TIMESTAMP_FIELDS
+
+    query = {"$or": [{f: {"$type": "string"}} for f in TIMESTAMP_FIELDS]}
+    todo = store.collection.count_documents(query)
+    if not todo:
+        out.print(Text("backfill: every timestamp is already a BSON date", style="green"))
+        return
+    done: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            done["changed"] = store.migrate_timestamps()
+        except BaseException as exc:  # reported on the main thread
+            done["error"] = exc
+
+    worker = threading.Thread(target=work, name="mastra-backfill", daemon=True)
+    with progress("backfill: timestamps → BSON dates", todo) as bar:
+        task = bar.add_task("backfill", total=todo)
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.5)
+            left = store.collection.count_documents(query)
+            bar.update(task, completed=max(0, todo - left))
+    if "error" in done:
+        raise done["error"]
+    out.print(Text(f"backfill: {done.get('changed', 0):,} document(s) converted",
+                   style="green"))
 
 
 def register(app: typer.Typer) -> None:
