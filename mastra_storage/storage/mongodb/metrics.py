@@ -17,11 +17,12 @@ How each aggregation maps (the reference is ``memory.aggregate``):
 * ``count_distinct``: a first ``$group`` on (group, value), a second one counting the
   non-null values per group (no set of values is ever held in one document);
 * percentiles: exact linear interpolation between closest ranks (``percentile_cont``,
-  not MongoDB's approximate ``$percentile``): ``$setWindowFields`` numbers the values of
-  each bucket in order and counts them, a ``$match`` keeps only the (at most two per
-  percentile) ranks the interpolation needs, and Python interpolates with the
-  reference's ``memory.percentile``. The client receives O(buckets x percentiles)
-  documents whatever the row count.
+  not MongoDB's approximate ``$percentile``), with the reference's ``memory.percentile``.
+  The server counts the values per bucket, then collects each bucket's values with
+  ``$push`` (Python sorts them) as long as every bucket holds at most
+  :data:`PUSH_LIMIT` values; a larger bucket would not fit one 16 MB document, so then
+  ``$setWindowFields`` numbers each bucket's values in order and only the (at most two
+  per percentile) ranks the interpolation reads are sent.
 
 Ties in a breakdown's ordering (equal values) keep the order in which groups first
 appear (smallest ``_id``), as the reference's stable sort does; time series come in the
@@ -61,13 +62,17 @@ from .signals import COLUMN_NAMES, label_value, metrics_match
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _NAMES = COLUMN_NAMES["metrics"]
 
-# Per group: the cost sum, how many rows had a cost, the cost units, the first _id.
+# Per group: the cost sum, whether any row had a cost (``$max`` ignores nulls, so it is
+# null exactly when none had one), the cost units, the first _id (for the group order).
 _COST: dict[str, Any] = {
     "cost": {"$sum": "$estimatedCost"},
-    "costRows": {"$sum": {"$cond": [{"$isNumber": "$estimatedCost"}, 1, 0]}},
+    "anyCost": {"$max": "$estimatedCost"},
     "units": {"$addToSet": "$costUnit"},
     "first": {"$min": "$_id"},
 }
+# Values per bucket above which percentiles are not collected with `$push` (one result
+# document per bucket, which MongoDB caps at 16 MB: ~16 bytes per double in an array).
+PUSH_LIMIT = 500_000
 _ACCUMULATORS: dict[str, Any] = {
     "sum": {"$sum": "$value"}, "avg": {"$avg": "$value"}, "min": {"$min": "$value"},
     "max": {"$max": "$value"}, "count": {"$sum": 1}, "last": {"$last": "$value"},
@@ -91,7 +96,7 @@ def bucket_expression(interval: str) -> dict[str, Any]:
 
 def stats_pipeline(match: dict[str, Any], key: Any, aggregation: str,
                    distinct_column: str | None) -> list[dict[str, Any]]:
-    """One result document per ``key`` value: ``value``, ``cost``, ``costRows``,
+    """One result document per ``key`` value: ``value``, ``cost``, ``anyCost``,
     ``units`` (a list, or a list of lists for ``count_distinct``), ``first``."""
     stages: list[dict[str, Any]] = [{"$match": match}] if match else []
     if aggregation == "count_distinct":
@@ -100,7 +105,7 @@ def stats_pipeline(match: dict[str, Any], key: Any, aggregation: str,
                 {"$group": {"_id": {"k": key, "v": {"$ifNull": [f"${column}", None]}}, **_COST}},
                 {"$group": {"_id": "$_id.k",
                             "value": {"$sum": {"$cond": [{"$eq": ["$_id.v", None]}, 0, 1]}},
-                            "cost": {"$sum": "$cost"}, "costRows": {"$sum": "$costRows"},
+                            "cost": {"$sum": "$cost"}, "anyCost": {"$max": "$anyCost"},
                             "units": {"$addToSet": "$units"}, "first": {"$min": "$first"}}}]
     if aggregation == "last":
         stages.append({"$sort": {"timestamp": 1, "_id": 1}})
@@ -123,7 +128,7 @@ def _one_unit(units: set[Any]) -> str | None:
 
 
 def _cost(doc: dict[str, Any]) -> float | None:
-    return float(doc["cost"]) if doc.get("costRows") else None
+    return float(doc["cost"]) if doc.get("anyCost") is not None else None
 
 
 def _value(doc: dict[str, Any]) -> float | None:
@@ -233,15 +238,34 @@ class _Ranks(Sequence[float]):
 def metric_percentiles(coll: Collection[Any], request: MetricPercentilesRequest
                        ) -> list[PercentileSeries]:
     match = metrics_match(request.filters, [request.name])
+    bucket = bucket_expression(request.interval)
+    counts = {int(d["_id"]): int(d["n"]) for d in _run(coll, [
+        {"$match": match}, {"$group": {"_id": bucket, "n": {"$sum": 1}}}])}
+    if counts and max(counts.values()) > PUSH_LIMIT:
+        buckets = _ranked_values(coll, match, bucket, request.percentiles)
+    else:  # every bucket's values fit in one document: the server collects, Python sorts
+        buckets = {int(d["_id"]): sorted(float(v) for v in d["v"]) for d in _run(coll, [
+            {"$match": match}, {"$group": {"_id": bucket, "v": {"$push": "$value"}}}])}
+    ordered = sorted(buckets.items())
+    return [PercentileSeries(p, [SeriesPoint(from_epoch_ms(b), percentile(values, p))
+                                 for b, values in ordered])
+            for p in request.percentiles]
+
+
+def _ranked_values(coll: Collection[Any], match: dict[str, Any], bucket: dict[str, Any],
+                   percentiles: Sequence[float]) -> dict[int, Sequence[float]]:
+    """Per bucket, only the ranks the interpolation reads: ``$setWindowFields`` numbers
+    each bucket's values in order and counts them, ``$match`` keeps (at most) two ranks
+    per percentile. For buckets too large to collect."""
     last = {"$subtract": ["$n", 1]}
     rank = {"$subtract": ["$r", 1]}  # 0-based
     wanted = []
-    for p in request.percentiles:
+    for p in percentiles:
         low = {"$floor": {"$multiply": [{"$literal": p}, last]}}  # int(p * (n - 1))
         wanted += [{"$eq": [rank, low]}, {"$eq": [rank, {"$min": [{"$add": [low, 1]}, last]}]}]
     pipeline = [
         {"$match": match},
-        {"$project": {"_id": 0, "b": bucket_expression(request.interval), "v": "$value"}},
+        {"$project": {"_id": 0, "b": bucket, "v": "$value"}},
         {"$setWindowFields": {
             "partitionBy": "$b", "sortBy": {"v": 1},
             "output": {"r": {"$documentNumber": {}},
@@ -253,10 +277,7 @@ def metric_percentiles(coll: Collection[Any], request: MetricPercentilesRequest
     for doc in _run(coll, pipeline):
         ranks = buckets.setdefault(int(doc["b"]), _Ranks(int(doc["n"])))
         ranks.values[int(doc["r"]) - 1] = float(doc["v"])
-    ordered = sorted(buckets.items())
-    return [PercentileSeries(p, [SeriesPoint(from_epoch_ms(b), percentile(ranks, p))
-                                 for b, ranks in ordered])
-            for p in request.percentiles]
+    return dict(buckets)
 
 
 __all__ = ["metric_aggregate", "metric_breakdown", "metric_percentiles", "metric_timeseries"]

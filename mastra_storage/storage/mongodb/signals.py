@@ -101,8 +101,6 @@ DUPLICATE_KEY = 11000
 TOO_LARGE = 10334  # BSONObjectTooLarge
 TOO_LARGE_CODES = frozenset({TOO_LARGE, 17419, 17420})  # and "document too large" on update
 FIELD_NAME = -1  # a refusal for '$'/'.' payload keys (several server codes)
-# Rows per delete in prune() and batch_delete_traces() (an `$in` list of ids per command).
-DELETE_BATCH = 1000
 
 # Column name of every record attribute, per signal (``source`` is ``executionSource``).
 COLUMN_NAMES: dict[str, dict[str, str]] = {
@@ -369,7 +367,6 @@ class SignalsMixin:
     codec: SpanCodec
     _spans: Collection[Any]
     _raw: Collection[Any]
-    create_indexes: bool
 
     # ------------------------------------------------------------------ plumbing
     def signal_collection(self, signal: str, raw: bool = False) -> Collection[Any]:

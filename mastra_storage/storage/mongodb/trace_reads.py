@@ -26,10 +26,11 @@ columns, ``status``, ``tags``, ``metadata.<key>``, time comparisons, and any
 The input previews of the rows returned are computed from the roots' ``input``, fetched
 for those rows only.
 
-**Suggestions.** Value suggestions are ``$group`` counts on the server (the population, or
-the related rows of its traces, ``TRACE_CHUNK`` trace ids per ``$in``), finished in
-Python with the reference rules (text form, size, search, order); observed metadata
-fields stream the roots' ``metadata`` through the reference ``observed_fields``.
+**Suggestions.** Value suggestions are ``$group`` counts on the server (over the
+population, or over the related rows of its traces joined with ``$lookup``), finished in
+Python with the reference rules (text form, size, search, order) on the distinct values;
+observed metadata fields stream the roots' ``metadata`` through the reference
+``observed_fields``.
 """
 
 from __future__ import annotations
@@ -73,8 +74,10 @@ from .signals import decode_signal
 if TYPE_CHECKING:
     from .store import MongoDBStore
 
-CHUNK = 200  # candidate roots evaluated per batch (with their related rows)
-TRACE_CHUNK = 1000  # trace ids per `$in` when counting related values
+# Candidate roots evaluated per batch, with their related rows (one `$in` of this many
+# trace ids per related collection: secantusdb's `$in` cost grows faster than linearly,
+# 0.18 s for 200 ids and 6.2 s for 1,000 on 15,000 spans).
+CHUNK = 200
 RANK = "_mastraRank"
 
 # Trace-scope paths stored as a plain text column of the root span.
@@ -492,15 +495,15 @@ def trace_query_values(store: MongoDBStore, request: SuggestionRequest) -> Value
         if path.startswith(METADATA_PREFIX):  # only non-blank text counts (trace_value)
             pairs = ((v, n) for v, n in pairs if isinstance(v, str) and v.strip())
         return counted_suggestions(pairs, request)
-    coll = store._spans if scope == "spans" else store.signal_collection(scope)
-    return counted_suggestions(_related_groups(store, match, coll, group), request)
-
-
-def _related_groups(store: MongoDBStore, match: dict[str, Any], coll: Any,
-                    group: dict[str, Any]) -> Iterator[tuple[Any, int]]:
-    trace_ids = (d["traceId"] for d in store._spans.find(match, {"_id": 0, "traceId": 1}))
-    for chunk in _chunks(trace_ids, TRACE_CHUNK):
-        yield from _grouped(coll, [{"$match": {"traceId": {"$in": list(set(chunk))}}}, group])
+    # The related rows of each eligible root: a `$lookup` on the traceId index (MongoDB
+    # streams `$lookup` + `$unwind` without building a per-root array), then `$group`.
+    related = SIGNAL_TABLES[scope].table if scope != "spans" else store._spans.name
+    stages = [{"$match": match}, {"$project": {"_id": 0, "traceId": 1}},
+              {"$lookup": {"from": related, "localField": "traceId", "foreignField": "traceId",
+                           "pipeline": [{"$project": {"_id": 0, "v": {"$ifNull": [expr, None]}}}],
+                           "as": "r"}},
+              {"$unwind": "$r"}, {"$group": {"_id": "$r.v", "n": {"$sum": 1}}}]
+    return counted_suggestions(_grouped(store._spans, stages), request)
 
 
 def _python_values(store: MongoDBStore, request: SuggestionRequest, match: dict[str, Any]
