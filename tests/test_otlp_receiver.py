@@ -61,7 +61,7 @@ class Server:
 @pytest.fixture
 def served() -> Iterator[tuple[Server, InMemoryStore]]:
     store = InMemoryStore()
-    with Server(create_app(store)) as server:
+    with Server(create_app(store, otlp=True)) as server:
         yield server, store
 
 
@@ -156,7 +156,7 @@ def test_oversized_bodies_are_refused(served):
 
 def test_the_token_rules_apply_to_otlp(tmp_path):
     store = InMemoryStore()
-    with Server(create_app(store, token="s3cret")) as server:
+    with Server(create_app(store, token="s3cret", otlp=True)) as server:
         body = json.dumps(otlp_json("1af7651916cd43dd8448eb211c80319c", "c7ad6b7169203331"))
         headers = {"Content-Type": "application/json"}
         assert httpx.post(f"{server.url}/v1/traces", content=body,
@@ -172,3 +172,14 @@ def test_otlp_only_serves_nothing_else(tmp_path):
         body = json.dumps(otlp_json("2af7651916cd43dd8448eb211c80319c", "d7ad6b7169203331"))
         assert httpx.post(f"{server.url}/v1/traces", content=body, headers={
             "Content-Type": "application/json"}).status_code == 200
+
+
+def test_otlp_is_off_unless_asked_for():
+    """The receiver writes; a server started without ``otlp`` accepts no spans."""
+    store = InMemoryStore()
+    with Server(create_app(store)) as server:
+        body = json.dumps(otlp_json("3af7651916cd43dd8448eb211c80319c", "e7ad6b7169203331"))
+        response = httpx.post(f"{server.url}/v1/traces", content=body,
+                              headers={"Content-Type": "application/json"})
+        assert response.status_code in (404, 405)
+    assert store.list_traces(None, 0, 10).total == 0

@@ -157,3 +157,27 @@ def test_hostile_ids_over_http(demo_db: tuple[str, harness.Demo]) -> None:
         listed = httpx.get(f"{served.url}{API}/traces",
                            params={"threadId": "x' OR '1'='1", "metadata": '{"$ne":null}'})
         assert listed.status_code == 200 and listed.json()["spans"] == []
+
+
+def test_otlp_needs_the_flag_and_lands_in_the_store(tmp_path: Path) -> None:
+    """``--otlp`` opens POST /v1/traces; the spans it takes are in the store at exit."""
+    url = f"sqlite:///{tmp_path / 'otlp.db'}"
+    trace_id, span_id = "4af7651916cd43dd8448eb211c80319c", "f7ad6b7169203331"
+    body = {"resourceSpans": [{"resource": {"attributes": [
+        {"key": "service.name", "value": {"stringValue": "svc"}}]},
+        "scopeSpans": [{"spans": [{
+            "traceId": trace_id, "spanId": span_id, "name": "otel-root", "kind": 1,
+            "startTimeUnixNano": "1764460800000000000",
+            "endTimeUnixNano": "1764460801000000000"}]}]}]}
+    create_store(url).close()  # the command serves existing stores only
+    with harness.serve_cli(url) as served:
+        assert httpx.post(f"{served.url}/v1/traces", json=body).status_code in (404, 405)
+    with harness.serve_cli(url, "--otlp") as served:
+        assert httpx.post(f"{served.url}/v1/traces", json=body).status_code == 200
+    assert f"http://localhost:{served.port}/v1/traces" in served.printed
+    store = create_store(url)
+    try:
+        trace = store.get_trace(trace_id)
+        assert trace is not None and [s.name for s in trace.spans] == ["otel-root"]
+    finally:
+        store.close()

@@ -48,6 +48,11 @@ def studio(
     allow_writes: Annotated[bool, typer.Option(
         "--allow-writes", help="Allow deleting traces and recording scores/feedback.")]
     = False,
+    otlp: Annotated[bool, typer.Option(
+        "--otlp", help="Also accept OpenTelemetry spans (OTLP/HTTP, protobuf or JSON) on "
+                       "POST /v1/traces and store them.")] = False,
+    otlp_only: Annotated[bool, typer.Option(
+        "--otlp-only", help="Serve only the OTLP receiver (no API, no viewer).")] = False,
     allow_origin: Annotated[list[str] | None, typer.Option(
         "--allow-origin", help="A browser origin allowed to call the API (repeatable; "
                                "'*' for any). Default: localhost origins.")] = None,
@@ -73,7 +78,7 @@ def studio(
         store = _open(store_url, observability)
         try:
             options = ServerOptions(api_prefix=api_prefix, allow_writes=allow_writes,
-                                    token=secret,
+                                    token=secret, otlp=otlp or otlp_only, otlp_only=otlp_only,
                                     allowed_hosts=LOOPBACK_HOSTS if local else None)
             if allow_origin:
                 options.allow_origins = list(allow_origin)
@@ -86,6 +91,10 @@ def studio(
             out.print(f"  API         {base}{prefix}", soft_wrap=True)
             out.print(f"  Mastra Studio: {_studio_command(host, port, prefix, local)}   "
                       "(then open http://localhost:3000)", soft_wrap=True)
+            if otlp or otlp_only:
+                out.print(f"  OTLP in     {base}/v1/traces"
+                          + ("   (only this route is served)" if otlp_only else ""),
+                          soft_wrap=True)
             out.print("  read-only" if not allow_writes else "  writes allowed",
                       "· token required" if secret else "· no token (loopback only)")
             uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -27,7 +27,8 @@ import hmac
 import ipaddress
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from typing import Any
@@ -65,6 +66,10 @@ class ServerOptions:
     # Host header names accepted (None: any); the CLI sets LOOPBACK_HOSTS on loopback.
     allowed_hosts: Sequence[str] | None = None
     viewer: bool = True
+    # OTLP/HTTP in (POST /v1/traces, server/otlp.py): a write path, so off unless asked
+    # for (``--otlp``); otlp_only: nothing else is served.
+    otlp: bool = False
+    otlp_only: bool = False
     extra_routes: list[BaseRoute] = field(default_factory=list)
 
 
@@ -348,12 +353,27 @@ def create_app(store: Any, options: ServerOptions | None = None,
         setattr(opts, key, value)
     prefix = "/" + opts.api_prefix.strip("/") if opts.api_prefix.strip("/") else ""
     routes: list[BaseRoute] = [*opts.extra_routes]
-    for module in (startup, traces, signals):
-        for path, methods, handler in module.ROUTES:
-            routes.append(Route(prefix + path, handler, methods=list(methods)))
-    routes += viewer.routes(opts)
-    app = Starlette(routes=routes, exception_handlers={404: _not_found,
-                                                       405: _method_not_allowed})
+    if not opts.otlp_only:
+        for module in (startup, traces, signals):
+            for path, methods, handler in module.ROUTES:
+                routes.append(Route(prefix + path, handler, methods=list(methods)))
+        routes += viewer.routes(opts)
+    ingest = None
+    if opts.otlp or opts.otlp_only:
+        from . import otlp
+
+        ingest = otlp.Ingest(store)
+        routes += otlp.routes(ingest)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        if ingest is not None:  # what OTLP senders delivered is written before exit
+            await run_in_threadpool(ingest.shutdown)
+
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    exception_handlers={404: _not_found, 405: _method_not_allowed})
+    app.state.ingest = ingest
     app.state.store = store
     app.state.options = opts
     app.add_middleware(Transport, options=opts)
