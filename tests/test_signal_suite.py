@@ -550,6 +550,16 @@ def test_trace_query_refuses_text_no_store_can_hold(where, code):
     assert err.value.issues[0].code == code
 
 
+def test_trace_query_literal_with_nul_matches_what_was_stored(store, seeded):
+    """Stored text holds NUL as U+FFFD; a literal with NUL finds it (not a driver error)."""
+    base = (T0 - datetime(2026, 11, 1, 12, 0, 0, 123000, tzinfo=timezone.utc)).total_seconds()
+    nul = tid()
+    store.batch_create_spans([span(nul, "n0", start=base + 240, end=base + 241, name="nul",
+                                   span_type="agent_run", metadata={"tier": "x\x00y"})])
+    assert [r.trace_id for r in query(store, eq("metadata.tier", "x\x00y")).rows] == [nul]
+    assert query(store, eq("metadata.tier", "x")).rows == []
+
+
 def test_trace_query_field_and_value_suggestions(store, seeded):
     window = {"from": iso(T0 - timedelta(hours=1)), "to": iso(T0 + timedelta(days=1))}
     fields = store.trace_query_fields(plan_suggestions(

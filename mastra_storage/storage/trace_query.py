@@ -239,6 +239,8 @@ def _literal(spec: FieldSpec, op: str, value: Any, path: list[str | int]) -> Any
         if _has_lone_surrogate(value):
             # No store can hold or compare such a string; refuse it as a bad literal.
             raise _fail("invalid_literal", path, "The literal is not valid Unicode text")
+        # Stored text holds NUL as U+FFFD (the payload rules), so compare with that.
+        value = value.replace("\x00", "\ufffd")
     kind = spec.kind
     if kind == "number":
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(
