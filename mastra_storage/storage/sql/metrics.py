@@ -61,9 +61,14 @@ class _Groups:
         # The keys are computed once, in a derived table (SQL Server can't group or
         # partition by a subquery, and a label lookup is one); "last" ranks the rows of
         # each group in another level above it.
+        # Only what the aggregates read: rows go through a sort for GROUP BY, the narrower
+        # the faster.
         cols: list[Any] = [k.label(f"g{i}") for i, k in enumerate(keys)]
-        cols += [t.c.value.label("v"), t.c.estimatedCost.label("c"), t.c.costUnit.label("u"),
-                 codec.order.label("o"), t.c.timestamp.label("ts")]
+        cols += [t.c.value.label("v"), t.c.estimatedCost.label("c"), t.c.costUnit.label("u")]
+        if keys or aggregation == "last":
+            cols.append(codec.order.label("o"))
+        if aggregation == "last":
+            cols.append(t.c.timestamp.label("ts"))
         if aggregation == "count_distinct":
             attr = DISTINCT_COLUMNS[distinct_column or ""]
             cols.append(codec.col(attr).label("dv"))
@@ -86,10 +91,11 @@ class _Groups:
             value = sa.func.max(sa.case((inner.c.rn == 1, inner.c.v), else_=sa.null()))
         else:
             value = agg[aggregation]
+        first = sa.func.min(inner.c.o) if keys else sa.literal(0)
         self.stmt = sa.select(
             *self.group_cols, value.label("value"), sa.func.count().label("n"),
             sa.func.sum(inner.c.c).label("cost"), sa.func.min(inner.c.u).label("umin"),
-            sa.func.max(inner.c.u).label("umax"), sa.func.min(inner.c.o).label("first"),
+            sa.func.max(inner.c.u).label("umax"), first.label("first"),
         )
         if keys:
             self.stmt = self.stmt.group_by(*self.group_cols)
@@ -226,8 +232,14 @@ class MetricsMixin(SignalsMixin):
 
         values = d.sorted_values(inner.c.v, self.engine.dialect)
         if values is not None:
-            grouped = sa.select(inner.c.b, sa.func.count().label("n"), values.label("vs")) \
-                .group_by(inner.c.b).subquery("ps")
+            # Rows sorted once by (bucket, value): the GROUP BY then streams, and the
+            # aggregate's own ORDER BY (which guarantees the order) finds them in order.
+            ordered = sa.select(bucket.label("b"), t.c.value.label("v")).where(*conds) \
+                .order_by(bucket, t.c.value).subquery("pv")
+            values = d.sorted_values(ordered.c.v, self.engine.dialect)
+            assert values is not None
+            grouped = sa.select(ordered.c.b, sa.func.count().label("n"), values.label("vs")) \
+                .group_by(ordered.c.b).subquery("ps")
             picks: list[Any] = []
             for p in request.percentiles:
                 low = rank(p, grouped.c.n)

@@ -39,6 +39,7 @@ from .base import (
     NativeTimestamps,
     SqlDialect,
     dedupe_rows,
+    step_literal,
 )
 
 KEY_LENGTH = 100
@@ -280,7 +281,7 @@ class MSSQLDialect(NativeTimestamps, SqlDialect):
     def epoch_bucket(self, col: sa.ColumnElement[Any], seconds: int) -> sa.ColumnElement[Any]:
         epoch = sa.func.DATEDIFF_BIG(sa.literal_column("second"), sa.literal_column(_EPOCH),
                                      col, type_=sa.BigInteger())
-        step = sa.literal(seconds, sa.BigInteger())
+        step = step_literal(seconds)
         return epoch // step * step
 
     def contains_text(self, col: sa.ColumnElement[Any], needle: str) -> ColumnElement[bool]:

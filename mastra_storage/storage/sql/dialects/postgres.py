@@ -46,6 +46,7 @@ from .base import (
     NativeTimestamps,
     SqlDialect,
     dedupe_rows,
+    step_literal,
 )
 
 logger = logging.getLogger(__name__)
@@ -474,7 +475,8 @@ class PostgresDialect(NativeTimestamps, SqlDialect):
 
     def epoch_bucket(self, col: sa.ColumnElement[Any], seconds: int) -> sa.ColumnElement[Any]:
         epoch = sa.func.date_part("epoch", col, type_=sa.Float())
-        return sa.cast(sa.func.floor(epoch / float(seconds)), sa.BigInteger()) * seconds
+        step = step_literal(seconds)
+        return sa.cast(sa.func.floor(epoch / step), sa.BigInteger()) * step
 
     def contains_text(self, col: sa.ColumnElement[Any], needle: str) -> ColumnElement[bool]:
         return sa.func.strpos(sa.func.lower(col), sa.bindparam(None, needle, type_=PGText())) > 0

@@ -13,7 +13,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from ....model.jsonsafe import to_jsonable
 from ....model.spans import COLUMNS, ColumnSpec, SpanRecord
-from .base import SqlDialect
+from .base import SqlDialect, step_literal
 
 COLUMN_NAMES = tuple(c.name for c in COLUMNS)
 
@@ -176,7 +176,7 @@ class SQLiteDialect(SqlDialect):
                        sa.Integer())
 
     def epoch_bucket(self, col: sa.ColumnElement[Any], seconds: int) -> sa.ColumnElement[Any]:
-        step = sa.literal(seconds, sa.Integer())
+        step = step_literal(seconds)
         return sa.func.unixepoch(col, type_=sa.Integer()) // step * step
 
     def contains_text(self, col: sa.ColumnElement[Any], needle: str) -> ColumnElement[bool]:
