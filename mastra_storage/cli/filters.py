@@ -165,7 +165,8 @@ FILTER_OPTIONS: list[tuple[str, Any, Any]] = [
     ("session", str | None, _opt("--session", help="Session id.")),
     ("thread", str | None, _opt("--thread", help="Thread id.")),
     ("request", str | None, _opt("--request", help="Request id.")),
-    ("tag", list[str] | None, _opt("--tag", help="A tag the trace has (repeatable: all).")),
+    ("tag", list[str] | None, _opt("--tag", metavar="TAG",
+                                   help="A tag the trace has (repeatable: all).")),
     ("metadata", list[str] | None, _opt(
         "--metadata", metavar="KEY=VALUE",
         help="Root metadata key equal to value (repeatable; value read as JSON if it is).")),

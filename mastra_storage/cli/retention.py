@@ -170,8 +170,9 @@ def prune(
         help="Delete what is older than this: an age (30d, 12h, 2w) or an ISO-8601 time.",
         show_default=False)],
     signal: Annotated[list[Signal] | None, typer.Option(
-        "--signal", help="Only these signals (repeatable; default: all five).",
-        show_default=False)] = None,
+        "--signal", metavar="SIGNAL", show_default=False,
+        help="Only this signal: spans, logs, metrics, scores or feedback (repeatable; "
+             "default: all five).")] = None,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Count what would be deleted; delete nothing.")] = False,
     vacuum: Annotated[bool, typer.Option(

@@ -280,7 +280,7 @@ def resolve_trace_id(store: Any, given: str) -> str:
 @traces_app.command("show")
 def show_trace(
     url: Annotated[str | None, typer.Argument(
-        metavar="[URL]", show_default=False,
+        metavar="URL", show_default=False,
         help="Store URL (default: $MASTRA_STORAGE_URL, else sqlite:///./mastra.db).")]
     = None,
     trace_id: Annotated[str | None, typer.Argument(
