@@ -269,7 +269,7 @@ def test_dollar_and_dotted_payload_keys_are_stored_as_they_are(mstore: MongoDBSt
     changed = {**HOSTILE_PAYLOAD, "$set": {"$unset": ""}}
     mstore.batch_update_spans([rec.copy(output=changed, ended_at=at(2))])
     assert found(mstore.get_span(t, rec.span_id)).output == changed
-    mstore.batch_create_spans([rec.copy(input=changed)])
+    mstore.batch_create_spans([rec.copy(input=changed, ended_at=at(2))])
     got = found(mstore.get_span(t, rec.span_id))
     assert got.input == changed and got.metadata == HOSTILE_PAYLOAD
     assert mstore.stats.escaped_documents == 0

@@ -177,6 +177,28 @@ def test_both_write_paths_store_identical_rows(pg: Provider, method: str) -> Non
 
 
 @needs_pg
+@pytest.mark.parametrize("method", ["values", "copy"])
+def test_both_write_paths_keep_ended_spans_and_count_updates(pg: Provider, method: str) -> None:
+    store = pg.make_store()
+    try:
+        store.dialect.bulk_method = method
+        t = tid()
+        ended = [span(t, sid(), start=i, end=i + 1) for i in range(60)]
+        store.batch_create_spans(ended)
+        running = [r.copy(ended_at=None, name="late start") for r in ended]
+        store.batch_create_spans(running)
+        assert store.batch_update_spans(running) == 0
+        assert all(s.name == "span" and s.ended_at is not None
+                   for s in store.get_trace(t).spans)  # type: ignore[union-attr]
+        later = [r.copy(ended_at=at(100), name="ended later") for r in ended]
+        assert store.batch_update_spans([*later, span(t, sid())]) == 60
+        assert {s.name for s in store.get_trace(t).spans} == {  # type: ignore[union-attr]
+            "ended later"}
+    finally:
+        store.close()
+
+
+@needs_pg
 def test_a_failed_batch_leaves_nothing_behind(pgstore: PostgresStore) -> None:
     t = tid()
     good = [span(t, sid(), start=i) for i in range(80)]

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import sqlite3
+import random
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from mastra_storage import DefaultExporter, SpanType
+from mastra_storage.model.spans import COLUMNS
 from mastra_storage.storage import TracesFilter, create_store
 
 from . import mp_work
@@ -83,31 +85,37 @@ def test_awkward_values_are_stored_not_dropped(backend, store, observe, case):
     assert trace is not None and len(trace.spans) == 7
 
 
-class Refuses:
-    """A real store that refuses (as a constraint violation would) any batch holding a
-    span whose name is ``poison`` — the way a database refuses a bad row."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.provider = inner.provider
-        self.calls = 0
-
-    def get_store(self, domain: str) -> Any:
-        return self
-
-    def batch_create_spans(self, records: Any) -> None:
-        self.calls += 1
-        if any(r.name == "poison" for r in records):
-            raise sqlite3.IntegrityError("CHECK constraint failed: poison")
-        self.inner.batch_create_spans(records)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+def refuse_poison(backend: Any, store: Any) -> None:
+    """Make the real database refuse any span named ``poison``, as a constraint does."""
+    table = store.table
+    with store.engine.begin() as conn:
+        if backend.name == "postgres":
+            target = f'"{table.schema}"."{table.name}"' if table.schema else f'"{table.name}"'
+            conn.exec_driver_sql(f"ALTER TABLE {target} ADD CONSTRAINT no_poison "
+                                 "CHECK (name <> 'poison')")
+        else:
+            conn.exec_driver_sql(
+                f'CREATE TRIGGER no_poison BEFORE INSERT ON "{table.name}" '
+                "WHEN NEW.name = 'poison' BEGIN SELECT RAISE(ABORT, 'poison refused'); END")
 
 
-def test_one_refused_span_among_999_good_ones_is_isolated(tmp_path, observe, caplog):
-    real = create_store(f"sqlite:///{tmp_path / 'iso.db'}")
-    store = Refuses(real)
+def count_writes(store: Any) -> list[str]:
+    """The INSERT statements the store sends (the driver's real calls)."""
+    sent: list[str] = []
+
+    @sa.event.listens_for(store.engine, "before_cursor_execute")
+    def _seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith(("INSERT", "COPY")):
+            sent.append(statement)
+
+    return sent
+
+
+def test_one_refused_span_among_999_good_ones_is_isolated(backend, store, observe, caplog):
+    if backend.name not in ("sqlite", "postgres"):
+        pytest.skip("a database that refuses a row: a trigger (SQLite), a CHECK (PostgreSQL)")
+    refuse_poison(backend, store)
+    writes = count_writes(store)
     drops: list[tuple[str, int]] = []
     exporter = DefaultExporter(strategy="insert-only", max_batch_wait_ms=60_000,
                                on_drop=lambda reason, n: drops.append((reason, n)))
@@ -121,13 +129,50 @@ def test_one_refused_span_among_999_good_ones_is_isolated(tmp_path, observe, cap
         with tracer.start_span("poison" if i == 500 else f"good-{i}", new_trace=True) as s:
             spans.append(s)
     assert obs.flush(30)
-    assert count(real) == 999  # all the good ones, on that same flush
+    assert count(store) == 999  # all the good ones, on that same flush
     assert exporter.drops.snapshot() == {"invalid": 1} and drops == [("invalid", 1)]
     assert delays == []  # a refused batch is split, not retried
     bad = spans[500]
     message = next(r.getMessage() for r in caplog.records if "refused" in r.getMessage())
     assert bad.trace_id in message and bad.span_id in message and "poison" in message
-    assert store.calls <= 2 * 10 + 1  # a binary search, not one call per span
+    assert len(writes) <= 2 * 10 + 2  # a binary search, not one write per span
+
+
+def unique_text(n: int, seed: int) -> str:
+    """``n`` characters that don't compress (a btree entry can hold compressed text)."""
+    rng = random.Random(seed)
+    return "".join(chr(rng.randrange(0x4E00, 0x9FFF)) for _ in range(n))
+
+
+@pytest.mark.parametrize("column", ["name", "user_id", "entity_name", "organization_id"])
+def test_indexed_text_beyond_an_index_entry_is_stored_and_kept_whole(backend, store, observe,
+                                                                     column):
+    """A few thousand characters in an indexed column fit no PostgreSQL btree entry:
+    the column holds a bounded prefix, the span's attributes the whole value."""
+    if backend.name not in ("postgres", "sqlite", "memory"):
+        pytest.skip("the bound is PostgreSQL's; SQLite and memory show nothing changes")
+    long = unique_text(3000, hash(column) & 0xFFFF)
+    obs = observe(DefaultExporter(), storage=store)
+    tracer = obs.get_default_instance()
+    fields = {"entity_type": "agent"} if column == "entity_name" else {}
+    with tracer.start_span("root", new_trace=True) as root:
+        if column == "name":
+            root.child(long).end()
+        else:
+            root.child("long", **{column: long}, **fields).end()
+    assert obs.flush(30)
+    assert obs.exporters[0].drops.total == 0
+    trace = store.get_trace(root.trace_id)
+    assert trace is not None and len(trace.spans) == 2
+    child = next(s for s in trace.spans if s.parent_span_id is not None)
+    stored = getattr(child, column)
+    if backend.name == "postgres":
+        assert len(stored.encode("utf-8")) <= 1000 and stored.endswith("…")
+        assert long.startswith(stored[:-1])
+        column_name = next(c.name for c in COLUMNS if c.attr == column)
+        assert child.attributes["fullValues"] == {column_name: long}
+    else:
+        assert stored == long
 
 
 # ---------------------------------------------------------------------------- outages

@@ -9,8 +9,10 @@ import pytest
 
 from mastra_storage.model.spans import COLUMNS, SpanRecord
 from mastra_storage.storage import TracesFilter, TracesOrderBy
+from mastra_storage.storage.capabilities import TracingStrategy
 
 from .factories import at, full_span, sid, span, tid
+from .helpers import found
 
 
 def roundtrip_equal(got: SpanRecord, want: SpanRecord) -> None:
@@ -63,6 +65,44 @@ def test_update_rewrites_fields_and_ignores_missing_rows(store):
     assert got.attributes == {"k": "v"}
     assert got.updated_at is not None
     assert len(store.get_trace(t).spans) == 1
+
+
+def skip_insert_only(store: Any) -> None:
+    if store.observability_strategy.supported == (TracingStrategy.INSERT_ONLY,):
+        pytest.skip("an insert-only store is only ever sent ended spans, and no updates")
+
+
+@pytest.mark.needs("span-updates")
+def test_a_running_snapshot_never_replaces_an_ended_span(store):
+    """Snapshots of one span can arrive out of order across processes (ended in a forked
+    child while the parent still writes its start): the ended one stays."""
+    skip_insert_only(store)
+    t = tid()
+    ended = span(t, sid(), end=2, output={"answer": 42})
+    store.batch_create_spans([ended])
+    running = ended.copy(ended_at=None, output=None, name="late start")
+    store.batch_create_spans([running])
+    assert store.batch_update_spans([running]) in (0, None)
+    got = found(store.get_span(t, ended.span_id))
+    assert got.ended_at == ended.ended_at and got.output == {"answer": 42}
+    assert got.name == ended.name
+    # an ended snapshot still replaces a running one, and a later end an earlier one
+    other = span(t, sid(), end=None)
+    store.batch_create_spans([other])
+    store.batch_create_spans([other.copy(ended_at=at(3))])
+    assert found(store.get_span(t, other.span_id)).ended_at == at(3)
+
+
+@pytest.mark.needs("span-updates")
+def test_updates_say_how_many_rows_they_rewrote(store):
+    skip_insert_only(store)
+    t = tid()
+    a, b = span(t, sid(), end=None), span(t, sid(), end=None)
+    store.batch_create_spans([a, b])
+    n = store.batch_update_spans([a.copy(ended_at=at(2)), b.copy(ended_at=at(2)),
+                                  span(t, sid())])  # the third row doesn't exist
+    assert n == 2
+    assert store.batch_update_spans([]) == 0
 
 
 def test_trace_spans_ordered_by_start_and_light_view(store):
@@ -307,6 +347,32 @@ def test_hostile_filter_values_are_inert(store, hostile):
     assert store.list_traces(TracesFilter(tags=[hostile])).total == 0
     assert store.get_trace(hostile) is None
     assert store.list_traces().total == 1  # the table is intact
+
+
+@pytest.mark.parametrize("bad", [123, None, b"ab", ["a"], {"$ne": ""}, 1.5, True])
+def test_ids_that_are_not_strings_are_type_errors(store, bad):
+    """One clear TypeError everywhere, never a driver error nor a query operator."""
+    t = tid()
+    store.batch_create_spans([span(t, sid())])
+    calls = [
+        lambda: store.get_trace(bad), lambda: store.get_trace_light(bad),
+        lambda: store.get_span(bad, "x"), lambda: store.get_span(t, bad),
+        lambda: store.get_root_span(bad), lambda: store.batch_delete_traces([bad]),
+        lambda: store.batch_delete_traces([t, bad]), lambda: store.get_spans(bad, []),
+        lambda: store.get_spans(t, [bad]), lambda: store.get_branch(t, bad),
+    ]
+    for call in calls:
+        with pytest.raises(TypeError):
+            call()
+    assert store.get_trace(t) is not None  # nothing was deleted on the way
+
+
+def test_a_single_string_is_not_a_list_of_trace_ids(store):
+    t = tid()
+    store.batch_create_spans([span(t, sid())])
+    with pytest.raises(TypeError):
+        store.batch_delete_traces(t)
+    assert store.get_trace(t) is not None
 
 
 def test_filter_type_errors_are_clear():

@@ -21,6 +21,8 @@ from ..model.preview import input_preview
 from ..model.signals import FeedbackRecord, LogRecord, MetricRecord, ScoreRecord
 from ..model.spans import SpanRecord
 from .capabilities import StrategyCapability, capability_for
+from .ids import check_id as check_id  # re-exported: the stores import it from here
+from .ids import guard_lookups
 from .queries import (
     BRANCH_SPAN_TYPES,
     LightSpan,
@@ -152,13 +154,6 @@ def branch_ids(spans: Sequence[SpanRecord], anchor: str, depth: int | None) -> l
     return out
 
 
-def check_id(value: Any, what: str) -> str:
-    """An id used to look something up: a string, else ``TypeError`` (never passed on)."""
-    if not isinstance(value, str):
-        raise TypeError(f"{what} must be a string, got {type(value).__name__}")
-    return value
-
-
 class BaseStore(ABC):
     """Shared plumbing: capability lookup, domain routing, derived reads, context manager.
 
@@ -169,6 +164,10 @@ class BaseStore(ABC):
     """
 
     provider: str = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        guard_lookups(cls)  # ids are strings in every backend (see .ids)
 
     @property
     def observability_strategy(self) -> StrategyCapability:

@@ -69,6 +69,23 @@ def _driver_error(exc: BaseException) -> BaseException:
     return orig if isinstance(orig, BaseException) else exc
 
 
+# SQLSTATE classes (PostgreSQL's, also what psycopg reports): the server is unreachable,
+# shutting down or out of resources, versus a statement refused because of what it held.
+_UNAVAILABLE_STATES = ("08", "53", "57P", "58")
+_DATA_STATES = ("22", "23", "42", "54")
+
+
+def _sqlstate(driver: BaseException) -> Verdict | None:
+    state = getattr(driver, "sqlstate", None)
+    if not isinstance(state, str) or len(state) != 5:
+        return None
+    if state.startswith(_UNAVAILABLE_STATES):
+        return "unavailable"
+    if state.startswith(_DATA_STATES):
+        return "data"
+    return None
+
+
 def classify(exc: BaseException) -> Verdict:
     """What kind of failure ``exc`` is (see the module docstring)."""
     if isinstance(exc, NotImplementedError):
@@ -78,11 +95,16 @@ def classify(exc: BaseException) -> Verdict:
     driver = _driver_error(exc)
     if isinstance(driver, (ConnectionError, TimeoutError, socket.timeout)):
         return "unavailable"
-    names = _classes(driver) + _classes(exc)
-    if any(n in _UNAVAILABLE_CLASSES for n in names):
-        return "unavailable"
-    if any(n in _DATA_CLASSES for n in names):
-        return "data"
+    state = _sqlstate(driver)
+    if state is not None:
+        return state
+    # The most specific class decides: psycopg's ProgramLimitExceeded (an index entry too
+    # large) is an OperationalError, like a refused connection, but it is about the data.
+    for name in _classes(driver) + _classes(exc):
+        if name in _DATA_CLASSES:
+            return "data"
+        if name in _UNAVAILABLE_CLASSES:
+            return "unavailable"
     mod = type(driver).__module__.split(".", 1)[0]
     if mod in ("sqlite3", "sqlean", "libsql") and type(driver).__name__ == "OperationalError":
         message = str(driver).lower()

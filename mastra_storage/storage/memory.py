@@ -467,6 +467,8 @@ class InMemoryStore(BaseStore):
         with self._lock:
             for r in records:
                 existing = self._spans.get(r.key)
+                if existing is not None and existing.ended_at is not None and r.ended_at is None:
+                    continue  # a running snapshot never replaces an ended span
                 row = normalise(r, now)
                 if existing is not None:
                     row.created_at = existing.created_at
@@ -479,7 +481,7 @@ class InMemoryStore(BaseStore):
         with self._lock:
             for r in records:
                 existing = self._spans.get(r.key)
-                if existing is None:
+                if existing is None or (existing.ended_at is not None and r.ended_at is None):
                     continue
                 row = normalise(r, now)
                 for attr in UPDATE_ATTRS:

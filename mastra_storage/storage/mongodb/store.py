@@ -230,26 +230,40 @@ class MongoDBStore(SignalsMixin, BaseStore):
                    for e in errors if e.get("code") != DUPLICATE_KEY]
         self._bulk(dup + refused, self._upsert_op, "create")
 
-    def batch_update_spans(self, records: Sequence[SpanRecord]) -> None:
+    def batch_update_spans(self, records: Sequence[SpanRecord]) -> int:
+        """Rewrite existing documents; how many matched (a document that has gone, or an
+        ended span a running snapshot would replace, doesn't)."""
         if not records:
-            return
+            return 0
         now = utc_now()
         docs = self._encode((r.copy(updated_at=now) for r in records), now)
-        self._bulk(docs, self._update_op, "update")
+        return self._bulk(docs, self._update_op, "update")
 
     @staticmethod
-    def _upsert_op(doc: dict[str, Any]) -> UpdateOne:
+    def _key(doc: dict[str, Any]) -> dict[str, Any]:
+        """The document's key; for a running snapshot also "not ended yet": a running
+        snapshot never replaces an ended span (snapshots of one span can arrive out of
+        order across processes, e.g. a span ended in a forked child)."""
+        key = {"traceId": doc["traceId"], "spanId": doc["spanId"]}
+        if doc.get("endedAt") is None:
+            key["endedAt"] = None
+        return key
+
+    @classmethod
+    def _upsert_op(cls, doc: dict[str, Any]) -> UpdateOne:
         fields = {k: v for k, v in doc.items() if k not in _NO_CREATED}
+        # A running snapshot that finds an ended span matches nothing, and its insert is
+        # refused by the unique key: :meth:`_bulk` takes that refusal as "keep the ended".
         return UpdateOne(
-            {"traceId": doc["traceId"], "spanId": doc["spanId"]},
+            cls._key(doc),
             {"$set": fields, "$setOnInsert": {"createdAt": doc["createdAt"]}},
             upsert=True,
         )
 
-    @staticmethod
-    def _update_op(doc: dict[str, Any]) -> UpdateOne:
+    @classmethod
+    def _update_op(cls, doc: dict[str, Any]) -> UpdateOne:
         fields = {k: v for k, v in doc.items() if k not in _NOT_UPDATED}
-        return UpdateOne({"traceId": doc["traceId"], "spanId": doc["spanId"]}, {"$set": fields})
+        return UpdateOne(cls._key(doc), {"$set": fields})
 
     def _escaped(self, doc: dict[str, Any], what: str) -> dict[str, Any]:
         logger.warning("MongoDB refused span %s/%s (%s) for its payload keys; sending it "
@@ -258,18 +272,25 @@ class MongoDBStore(SignalsMixin, BaseStore):
         return self.codec.escaped(doc)
 
     def _bulk(self, docs: list[dict[str, Any]],
-              make_op: Callable[[dict[str, Any]], UpdateOne], what: str) -> None:
-        """One unordered bulk_write; documents refused for their keys go again escaped."""
+              make_op: Callable[[dict[str, Any]], UpdateOne], what: str) -> int:
+        """One unordered bulk_write; documents refused for their keys go again escaped,
+        and a running snapshot refused because its span has ended is left out (see
+        :meth:`_key`). Returns the documents matched."""
         if not docs:
-            return
+            return 0
         try:
-            self._spans.bulk_write([make_op(d) for d in docs], ordered=False)
+            result = self._spans.bulk_write([make_op(d) for d in docs], ordered=False)
+            return int(result.matched_count)
         except BulkWriteError as exc:
             errors = exc.details.get("writeErrors", [])
-            if not errors or not all(_is_field_name_error(e) for e in errors):
+            kept_ended = [e for e in errors if e.get("code") == DUPLICATE_KEY
+                          and docs[e["index"]].get("endedAt") is None]
+            escape = [e for e in errors if _is_field_name_error(e)]
+            if not errors or len(kept_ended) + len(escape) != len(errors):
                 raise
-            again = [self._escaped(docs[e["index"]], what) for e in errors]
-            self._spans.bulk_write([make_op(d) for d in again], ordered=False)
+            matched = int(exc.details.get("nMatched", 0))
+            again = [self._escaped(docs[e["index"]], what) for e in escape]
+            return matched + self._bulk(again, make_op, what)
 
     def batch_delete_traces(self, trace_ids: Sequence[str]) -> int:
         ids = list(dict.fromkeys(_id(t, "trace_id") for t in trace_ids))

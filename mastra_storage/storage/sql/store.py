@@ -115,7 +115,9 @@ class SQLStore(MetricsMixin, TraceQueryMixin, RetentionMixin, BaseStore):
         self._upsert = self.dialect.upsert(t)
         self._update = (
             sa.update(t)
-            .where(t.c.traceId == sa.bindparam("_traceId"), t.c.spanId == sa.bindparam("_spanId"))
+            .where(t.c.traceId == sa.bindparam("_traceId"), t.c.spanId == sa.bindparam("_spanId"),
+                   self.dialect.not_ended_over(
+                       t.c.endedAt, sa.bindparam("_endedAt", type_=t.c.endedAt.type)))
             .values({name: sa.bindparam(name) for name in self._update_columns()})
         )
         light = [c for c in COLUMNS if c.attr not in HEAVY_ATTRS]
@@ -141,20 +143,27 @@ class SQLStore(MetricsMixin, TraceQueryMixin, RetentionMixin, BaseStore):
             for i in range(0, len(records), WRITE_CHUNK):
                 self.dialect.upsert_records(conn, self.table, records[i:i + WRITE_CHUNK], now)
 
-    def batch_update_spans(self, records: Sequence[SpanRecord]) -> None:
+    def batch_update_spans(self, records: Sequence[SpanRecord]) -> int | None:
+        """Rewrite the rows of ``records``; how many were rewritten (None: the driver
+        can't tell). A row that has gone, or an ended row a running snapshot would
+        replace, is not counted."""
         if not records:
-            return
+            return 0
         now = utc_now()
         rows = []
         encode = self.dialect.encode
         for row in (encode(r, now, touch=True) for r in records):
             row["_traceId"] = row["traceId"]
             row["_spanId"] = row["spanId"]
+            row["_endedAt"] = row["endedAt"]
             rows.append(row)
+        total: int | None = 0
         with self.engine.begin() as conn:
             for i in range(0, len(rows), WRITE_CHUNK):
-                self.dialect.update_rows(conn, self.table, self._update,
-                                         rows[i:i + WRITE_CHUNK])
+                n = self.dialect.update_rows(conn, self.table, self._update,
+                                             rows[i:i + WRITE_CHUNK])
+                total = None if n is None or total is None else total + n
+        return total
 
     def batch_delete_traces(self, trace_ids: Sequence[str]) -> int:
         ids = list(dict.fromkeys(trace_ids))

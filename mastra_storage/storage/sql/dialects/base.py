@@ -200,8 +200,22 @@ class SqlDialect:
         """JSON array ``col`` has the string element ``item``."""
         raise NotImplementedError
 
+    # The condition of :meth:`not_ended_over` as text, for statements built as strings
+    # (``t`` the stored row, ``EXCLUDED`` the incoming one).
+    NOT_ENDED_OVER_SQL = '(t."endedAt" IS NULL OR EXCLUDED."endedAt" IS NOT NULL)'
+
+    @staticmethod
+    def not_ended_over(stored: sa.ColumnElement[Any],
+                       incoming: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
+        """When a write may replace a stored span: a running snapshot (no ``endedAt``)
+        never replaces an ended one. Snapshots of one span can arrive out of order across
+        processes (a span started before ``os.fork()`` and ended in the child while the
+        parent still writes its start); the ended one is the truth."""
+        return sa.or_(stored.is_(None), incoming.isnot(None))
+
     def upsert(self, table: sa.Table) -> sa.Executable:
-        """INSERT … that rewrites every non-key column except createdAt on conflict."""
+        """INSERT … that rewrites every non-key column except createdAt on conflict, unless
+        that would replace an ended span with a running one (:meth:`not_ended_over`)."""
         raise NotImplementedError
 
     def upsert_rows(self, conn: sa.Connection, table: sa.Table,
@@ -214,9 +228,11 @@ class SqlDialect:
         self.upsert_rows(conn, table, [self.encode(r, now) for r in records])
 
     def update_rows(self, conn: sa.Connection, table: sa.Table, stmt: sa.Executable,
-                    rows: Sequence[dict[str, Any]]) -> None:
-        """Run ``stmt`` (UPDATE … WHERE key = :_traceId/:_spanId) for every row."""
-        conn.execute(stmt, list(rows))
+                    rows: Sequence[dict[str, Any]]) -> int | None:
+        """Run ``stmt`` (UPDATE … WHERE key = :_traceId/:_spanId) for every row; the rows
+        changed, or None where the driver doesn't count across an executemany."""
+        result = conn.execute(stmt, list(rows))
+        return sane_rowcount(conn, result)
 
     def key_columns(self) -> tuple[str, str]:
         return ("traceId", "spanId")
@@ -471,6 +487,13 @@ class NativeTimestamps:
 
 def utc_naive(value: datetime) -> datetime:
     return truncate_ms(value).replace(tzinfo=None)
+
+
+def sane_rowcount(conn: sa.Connection, result: sa.CursorResult[Any]) -> int | None:
+    """Rows an executemany changed, where the driver reports their sum."""
+    if conn.dialect.supports_sane_multi_rowcount and result.rowcount >= 0:
+        return int(result.rowcount)
+    return None
 
 
 def dedupe_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -348,7 +348,8 @@ class MSSQLDialect(NativeTimestamps, SqlDialect):
             f"MERGE INTO {target} WITH (HOLDLOCK) AS t\n"
             f"USING (SELECT {source}) AS s\n"
             "ON t.[traceId] = s.[traceId] AND t.[spanId] = s.[spanId]\n"
-            f"WHEN MATCHED THEN UPDATE SET {sets}\n"
+            "WHEN MATCHED AND (t.[endedAt] IS NULL OR s.[endedAt] IS NOT NULL)\n"
+            f"  THEN UPDATE SET {sets}\n"
             f"WHEN NOT MATCHED THEN INSERT ({cols}) VALUES ({values});"
         )
         return sa.text(sql).bindparams(

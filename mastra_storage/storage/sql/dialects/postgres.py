@@ -37,6 +37,7 @@ from ....model.jsonsafe import clean_text, dumps, to_jsonable
 from ....model.signals import TABLE_METRICS, TABLE_SCORES, SignalColumn
 from ....model.spans import COLUMNS, TABLE_SPANS, ColumnSpec, SpanRecord
 from ....model.time import truncate_ms
+from ..bounds import bound_record
 from ..partitions import DayPartitions, days_of, window
 from .base import (
     CURSOR,
@@ -46,11 +47,15 @@ from .base import (
     NativeTimestamps,
     SqlDialect,
     dedupe_rows,
+    sane_rowcount,
     step_literal,
 )
 
 logger = logging.getLogger(__name__)
 MAX_IDENTIFIER_BYTES = 63
+# Bytes of one indexed text value (name, spanType, entity/user/organization columns):
+# two of them plus a timestamp stay under a btree entry's 2,704 bytes (see ..bounds).
+INDEXED_TEXT_BYTES = 1000
 TRIGGER_NAME = f"{TABLE_SPANS}_timestamps"
 TRIGGER_FUNCTION = "trigger_set_timestamps"
 # (plain column, timestamptz twin, SpanRecord attribute)
@@ -184,7 +189,7 @@ class PostgresDialect(NativeTimestamps, SqlDialect):
 
     def encode(self, record: SpanRecord, now: datetime | None = None,
                touch: bool = False) -> dict[str, Any]:
-        row = super().encode(record, now, touch)
+        row = super().encode(bound_record(record, INDEXED_TEXT_BYTES), now, touch)
         for plain, twin, _ in TZ_TWINS:
             value = row[plain]  # naive UTC (see encode_timestamp): the twin is the same instant
             row[twin] = value.replace(tzinfo=timezone.utc) if value is not None else None
@@ -228,6 +233,7 @@ class PostgresDialect(NativeTimestamps, SqlDialect):
         return stmt.on_conflict_do_update(
             index_elements=["traceId", "spanId"],
             set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in _KEEP},
+            where=self.not_ended_over(table.c.endedAt, stmt.excluded.endedAt),
         )
 
     def _use_copy(self, rows: Sequence[dict[str, Any]]) -> bool:
@@ -246,12 +252,11 @@ class PostgresDialect(NativeTimestamps, SqlDialect):
             conn.execute(self.upsert(table), rows)
 
     def update_rows(self, conn: sa.Connection, table: sa.Table, stmt: sa.Executable,
-                    rows: Sequence[dict[str, Any]]) -> None:
+                    rows: Sequence[dict[str, Any]]) -> int | None:
         rows = dedupe_rows(rows)
         if self._use_copy(rows):
-            self._update_copy(conn, table, rows)
-        else:
-            conn.execute(stmt, rows)
+            return self._update_copy(conn, table, rows)
+        return sane_rowcount(conn, conn.execute(stmt, rows))
 
     @contextmanager
     def _driver_errors(self, sql: str) -> Iterator[None]:
@@ -285,7 +290,7 @@ class PostgresDialect(NativeTimestamps, SqlDialect):
         return cur, stage, names
 
     def _update_copy(self, conn: sa.Connection, table: sa.Table,
-                     rows: Sequence[dict[str, Any]]) -> None:
+                     rows: Sequence[dict[str, Any]]) -> int:
         """COPY into the staging table, then one UPDATE … FROM it."""
         quote = conn.dialect.identifier_preparer.quote
         target = self._qualified(table.schema, table.name)
@@ -293,10 +298,13 @@ class PostgresDialect(NativeTimestamps, SqlDialect):
         with cur:
             sets = ", ".join(f"{quote(n)} = s.{quote(n)}" for n in names if n not in _KEEP)
             sql = (f"UPDATE {target} AS t SET {sets} FROM {stage} AS s "
-                   'WHERE t."traceId" = s."traceId" AND t."spanId" = s."spanId"')
+                   'WHERE t."traceId" = s."traceId" AND t."spanId" = s."spanId" AND '
+                   + self.NOT_ENDED_OVER_SQL.replace("EXCLUDED.", "s."))
             with self._driver_errors(sql):
                 cur.execute(sql)
+                changed = int(cur.rowcount)
                 cur.execute(f"TRUNCATE {stage}")
+        return changed
 
     def _upsert_copy(self, conn: sa.Connection, table: sa.Table,
                      rows: Sequence[dict[str, Any]]) -> None:
@@ -308,8 +316,9 @@ class PostgresDialect(NativeTimestamps, SqlDialect):
             cols = ", ".join(quote(n) for n in names)
             sets = ", ".join(f"{quote(n)} = EXCLUDED.{quote(n)}" for n in names
                              if n not in _KEEP)
-            sql = (f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {stage} "
-                   f'ON CONFLICT ("traceId", "spanId") DO UPDATE SET {sets}')
+            sql = (f"INSERT INTO {target} AS t ({cols}) SELECT {cols} FROM {stage} "
+                   f'ON CONFLICT ("traceId", "spanId") DO UPDATE SET {sets} '
+                   f'WHERE {self.NOT_ENDED_OVER_SQL}')
             with self._driver_errors(sql):
                 cur.execute(sql)
                 # Chunks may share a transaction: empty the stage for the next one.

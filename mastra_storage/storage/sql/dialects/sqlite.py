@@ -116,9 +116,10 @@ class SQLiteDialect(SqlDialect):
             self.upsert_rows(conn, table, [self.encode(r, now) for r in records])
 
     def update_rows(self, conn: sa.Connection, table: sa.Table, stmt: sa.Executable,
-                    rows: Sequence[dict[str, Any]]) -> None:
+                    rows: Sequence[dict[str, Any]]) -> int | None:
         sql, names = self._positional(conn, ("update", table), stmt, None)
-        conn.exec_driver_sql(sql, [tuple([r[n] for n in names]) for r in rows])
+        result = conn.exec_driver_sql(sql, [tuple([r[n] for n in names]) for r in rows])
+        return int(result.rowcount)  # sqlite3 sums an executemany's changes
 
     def _positional(self, conn: sa.Connection, key: tuple[str, sa.Table], stmt: sa.Executable,
                     column_keys: list[str] | None) -> tuple[str, tuple[str, ...]]:
@@ -216,4 +217,5 @@ class SQLiteDialect(SqlDialect):
         return stmt.on_conflict_do_update(
             index_elements=["spanId", "traceId"],
             set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keep},
+            where=self.not_ended_over(table.c.endedAt, stmt.excluded.endedAt),
         )
