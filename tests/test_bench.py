@@ -182,3 +182,18 @@ def test_hot_path_timer_restores_the_api() -> None:
     assert timer.events == 4  # started, updated, event (ended), ended
     assert [len(timer.api[k]) for k in ("start", "update", "end")] == [2, 1, 1]
     assert len(timer.export) == 4
+
+
+def test_otel_bench_reports_the_processor_and_the_otlp_path(tmp_path: Path) -> None:
+    """The OpenTelemetry benchmark runs both paths and every emitted trace is stored."""
+    from mastra_storage.bench import otel
+
+    url = f"sqlite:///{tmp_path / 'otel.db'}"
+    result = otel.run(url, spans=200, payload_bytes=64)
+    result["otlp"] = otel.run_otlp(url, spans=200, payload_bytes=64)
+    assert result["traces_listed"] == 20 and result["drops"] == {}
+    assert result["end_to_end"]["spans_per_s"] > 0
+    assert result["on_end"]["median_us"] > 0 and result["conversion"]["spans_per_s"] > 0
+    otlp = result["otlp"]
+    assert otlp["spans"] == 200 and otlp["flushed"]
+    assert otlp["traces_stored"] == 20 and otlp["drops"] == {}

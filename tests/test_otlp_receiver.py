@@ -97,6 +97,11 @@ def test_the_real_otlp_exporter_lands_spans_in_the_store(served, compression):
     model = by_type["model_generation"]
     assert model.attributes["model"] == "gpt-4o"
     assert model.attributes["usage"]["inputTokens"] == 12
+    # and Studio's API on the same server shows them
+    listed = httpx.get(f"{server.url}/api/observability/traces").json()["spans"]
+    assert [(r["traceId"], r["name"]) for r in listed] == [(trace_id, "invoke_agent support")]
+    opened = httpx.get(f"{server.url}/api/observability/traces/{trace_id}").json()["spans"]
+    assert sorted(s["spanType"] for s in opened) == ["agent_run", "model_generation"]
 
 
 def otlp_json(trace_id: str, span_id: str) -> dict[str, Any]:

@@ -12,6 +12,11 @@ messages, ``execute_tool`` spans), with the processor on the provider, and repor
   the same workload (with an exporter that discards), the reference for "cheap";
 * ``conversion``: the mapping's cost per span (done on the exporter's worker), i.e. what
   ``on_end`` would cost if it converted eagerly.
+
+With ``--otlp`` it also measures the wire path: the app exports with OpenTelemetry's own
+``BatchSpanProcessor`` + ``OTLPSpanExporter`` (protobuf over HTTP) to the studio server's
+``POST /v1/traces`` on loopback (``--otlp-only``), and ``otlp`` reports spans/s from the
+first span until the server has written every row, with the rows counted in the store.
 """
 
 from __future__ import annotations
@@ -137,7 +142,7 @@ def run(store_url: str, spans: int = 10_000, payload_bytes: int = 1024,
                 return SpanExportResult.SUCCESS
 
         ref_provider = TracerProvider(resource=resource)
-        bsp = BatchSpanProcessor(Discard(), max_queue_size=spans + 1)
+        bsp = BatchSpanProcessor(Discard(), max_queue_size=max(spans + 1, 2048))
         ref: list[int] = []
         bsp.on_end = _timed(bsp.on_end, ref)  # type: ignore[method-assign]
         ref_provider.add_span_processor(bsp)
@@ -149,7 +154,7 @@ def run(store_url: str, spans: int = 10_000, payload_bytes: int = 1024,
                 return SpanExportResult.SUCCESS
 
         ref_provider.add_span_processor(BatchSpanProcessor(Collect(),
-                                                           max_queue_size=spans + 1))
+                                                           max_queue_size=max(spans + 1, 2048)))
         emit(ref_provider.get_tracer("bench"), spans, payload_bytes)
         ref_provider.shutdown()
         result["batch_span_processor_on_end"] = summarize_ns(ref)
@@ -168,6 +173,56 @@ def run(store_url: str, spans: int = 10_000, payload_bytes: int = 1024,
     return result
 
 
+def run_otlp(store_url: str, spans: int = 10_000, payload_bytes: int = 1024) -> dict[str, Any]:
+    """Spans/s through OTLP/HTTP into the studio server's receiver (see the module doc)."""
+    import socket
+    import threading
+
+    import uvicorn
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    from ..server import create_app
+    from ..storage.queries import TracesFilter
+    from ..storage.urls import create_store
+
+    store = create_store(store_url)
+    service = f"otlp-bench-{random.randrange(1 << 30)}"
+    try:
+        app = create_app(store, otlp_only=True)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                               log_level="warning", lifespan="on"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        while not server.started:
+            if not thread.is_alive():
+                raise RuntimeError("the OTLP server did not start")
+            time.sleep(0.01)  # startup handshake only; nothing is measured here
+        provider = TracerProvider(resource=Resource.create({"service.name": service}))
+        provider.add_span_processor(BatchSpanProcessor(
+            OTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}/v1/traces"),
+            max_queue_size=max(spans + 1, 2048)))
+        clock = Clock()
+        emitted = emit(provider.get_tracer("bench"), spans, payload_bytes)
+        provider.shutdown()  # every batch delivered (the server answered)
+        ingest = app.state.ingest
+        flushed = ingest.exporter.flush(120) if ingest.exporter is not None else True
+        wall, cpu = clock.elapsed()
+        server.should_exit = True
+        thread.join(30)
+        stored = store.list_traces(TracesFilter(service_name=service), per_page=1).total
+        drops = ingest.exporter.drops.snapshot() if ingest.exporter is not None else {}
+        return {"spans": emitted, "end_to_end": rates(emitted, wall, cpu),
+                "flushed": flushed, "traces_stored": stored, "drops": drops}
+    finally:
+        store.close()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mastra_storage.bench.otel",
                                      description=__doc__.split("\n\n")[0] if __doc__ else None)
@@ -175,11 +230,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--spans", type=int, default=10_000)
     parser.add_argument("--payload-bytes", type=int, default=1024)
     parser.add_argument("--strategy", default="auto")
+    parser.add_argument("--otlp", action="store_true",
+                        help="also measure OTLP/HTTP into the studio server's receiver")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         url = args.store or f"sqlite:///{Path(tmp) / 'otel-bench.db'}"
         result = run(url, args.spans, args.payload_bytes, args.strategy)
+        if args.otlp:
+            result["otlp"] = run_otlp(url, args.spans, args.payload_bytes)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -196,6 +255,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         s = result[key]
         print(f"  {label}: median {s['median_us']} µs, p99 {s['p99_us']} µs")
     print(f"  conversion alone: {result['conversion']['spans_per_s']:,} spans/s")
+    if "otlp" in result:
+        o = result["otlp"]
+        print(f"  OTLP/HTTP (BatchSpanProcessor + OTLPSpanExporter -> studio --otlp-only): "
+              f"{o['end_to_end']['spans_per_s']:,} spans/s end to end; traces stored: "
+              f"{o['traces_stored']}; drops: {o['drops'] or 'none'}")
     return 0
 
 
