@@ -301,11 +301,19 @@ def test_migrate_bad_url_is_a_one_line_usage_error(url: str, message: str) -> No
 
 
 def test_migrate_missing_driver_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "libsql", None)  # what an install without the extra sees
-    result = invoke("migrate", f"file:{tmp_path / 'x.db'}")
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # what an install without the extra sees
+    result = invoke("migrate", "postgresql://u@127.0.0.1:9/db")
     assert result.exit_code == 2
-    assert "mastra-storage[libsql]" in result.output
+    assert "mastra-storage[postgres]" in result.output
     assert "Traceback" not in result.output
+
+
+def test_libsql_file_urls_need_no_package(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """file: URLs go through the stdlib sqlite3 (one SQLite library per process)."""
+    monkeypatch.setitem(sys.modules, "libsql", None)
+    result = invoke("migrate", f"file:{tmp_path / 'x.db'}")
+    assert result.exit_code == 0, result.output
 
 
 def test_migrate_clickhouse_without_its_module(monkeypatch: pytest.MonkeyPatch) -> None:

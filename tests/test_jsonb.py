@@ -61,3 +61,21 @@ def test_to_text_passes_text_through_and_rejects_garbage(sqlite):
     assert to_text(b"\xff\xff") is None
     with pytest.raises(JsonbError):
         decode(b"")
+
+
+def test_to_text_is_json_an_older_sqlite_parses(sqlite):
+    """mastra_json's output feeds the stdlib SQLite's JSON functions (3.40 on Debian 12,
+    which rejects JSON5 such as Infinity): infinities come out as 9e999, NaN as null,
+    exactly what SQLite's own json() writes."""
+    import sqlite3
+
+    blob = sqlite.execute("select jsonb(?)",
+                          ('{"a":[Infinity,-Infinity,NaN,1.5],"é":"\\u00fc"}',)).fetchone()[0]
+    text = to_text(blob)
+    assert text.startswith('{"a":[9e999,-9e999,null,1.5]')
+    assert json.loads(text) == json.loads(sqlite.execute("select json(?)", (blob,)).fetchone()[0])
+    old = sqlite3.connect(":memory:")
+    assert old.execute("select json_extract(?, '$.a[0]'), json_extract(?, '$.a[2]'), "
+                       "json_extract(?, '$.é')", (text, text, text)).fetchone() == (
+        float("inf"), None, "ü")
+    old.close()

@@ -350,6 +350,127 @@ def test_a_span_started_before_fork_and_ended_in_the_child_is_stored_ended(
     assert row.output == {"ended": "in the child"}
 
 
+# ---------------------------------------------------------------------------- one SQLite
+
+SHARED_FILE_RUNS = 20
+
+
+def _app_uses_the_file(path: Path, stop: Any, committed: list[int],
+                       errors: list[BaseException]) -> None:
+    """What an app, a script or a Mastra-style shared ``mastra.db`` does in the store's own
+    process: open the file with the stdlib ``sqlite3``, commit a row of its own, read the
+    spans, close; again until told to stop. Each close is where a second SQLite library
+    in the process would release the store's POSIX locks."""
+    import sqlite3
+
+    n = 0
+    try:
+        while not stop.is_set():
+            conn = sqlite3.connect(path, timeout=60)
+            try:
+                with conn:
+                    conn.execute("INSERT INTO app_notes (n) VALUES (?)", (n,))
+                committed.append(n)
+                conn.execute("SELECT count(*) FROM mastra_ai_spans").fetchone()
+            finally:
+                conn.close()
+            n += 1
+    except BaseException as exc:  # reported by the run, which checks the file anyway
+        errors.append(exc)
+
+
+def _one_shared_file_run(path: Path, seed: int) -> str | None:
+    """The store writes a workload while the app uses the same file (see above); None when
+    the file is intact and holds every committed row, else what went wrong."""
+    import sqlite3
+    import threading
+
+    from mastra_storage import Observability, ObservabilityConfig
+    from mastra_storage.workload import run_workload
+
+    store = create_store(f"sqlite:///{path}")
+    setup = sqlite3.connect(path)
+    with setup:
+        setup.execute("CREATE TABLE app_notes (n INTEGER)")
+    setup.close()
+    exporter = DefaultExporter(max_batch_size=20)
+    obs = Observability(storage=store, configs={"default": ObservabilityConfig(
+        service_name="shared", exporters=[exporter])})
+    stop = threading.Event()
+    committed: list[int] = []
+    errors: list[BaseException] = []
+    app = threading.Thread(target=_app_uses_the_file, args=(path, stop, committed, errors))
+    app.start()
+    try:
+        emitted = run_workload(obs.get_default_instance(), 150, spans_per_trace=4,
+                               payload_bytes=64, seed=seed).spans
+        obs.shutdown()
+    finally:
+        stop.set()
+        app.join()
+        store.close()
+    problems = [f"the app failed: {e!r}" for e in errors[:1]]
+    if exporter.drops.total:
+        problems.append(f"the exporter dropped {exporter.drops.snapshot()}")
+    try:
+        check = sqlite3.connect(path)
+        try:
+            integrity = check.execute("PRAGMA integrity_check").fetchone()[0]
+            spans = check.execute("SELECT count(*) FROM mastra_ai_spans").fetchone()[0]
+            notes = check.execute("SELECT count(*) FROM app_notes").fetchone()[0]
+        finally:
+            check.close()
+    except sqlite3.DatabaseError as exc:
+        return "; ".join([*problems, f"reading the file back: {exc}"])
+    if integrity != "ok":
+        problems.append("integrity_check: " + " / ".join(integrity.splitlines()[:2]))
+    if spans != emitted:
+        problems.append(f"{emitted - spans} of {emitted} committed spans lost")
+    if notes != len(committed):
+        problems.append(f"{len(committed) - notes} of {len(committed)} app rows lost")
+    return "; ".join(problems) or None
+
+
+def test_the_app_s_own_sqlite3_on_the_store_s_file_corrupts_nothing(tmp_path):
+    """Issue 11: the store once wrote through a bundled SQLite (``sqlean.py``) while the app
+    used the stdlib one on the same file: two SQLite libraries in one process don't see
+    each other's POSIX locks (sqlite.org/howtocorrupt.html §2.2), and most runs ended
+    with "database disk image is malformed" or lost committed rows, the exporter reporting
+    no drops. The store now uses the process's one ``sqlite3``: every run must be intact."""
+    failures = {}
+    for run in range(SHARED_FILE_RUNS):
+        problem = _one_shared_file_run(tmp_path / f"shared-{run}.db", seed=run)
+        if problem is not None:
+            failures[run] = problem
+    assert not failures, (f"{len(failures)} of {SHARED_FILE_RUNS} runs broken: "
+                          + " | ".join(f"run {r}: {p}" for r, p in failures.items()))
+
+
+NO_SECOND_SQLITE = """
+import sys
+from mastra_storage.storage import TracesFilter, create_store
+for url in sys.argv[1:]:
+    store = create_store(url)
+    store.list_traces(TracesFilter(metadata={"k": "v"}, tags=["t"]))
+    store.close()
+print(sorted(m for m in ("sqlean", "libsql", "libsql_experimental") if m in sys.modules))
+"""
+
+
+def test_the_store_loads_no_sqlite_library_but_the_stdlib_one(tmp_path):
+    """The guarantee by design: whatever the URL (``sqlite:``, libSQL's ``file:``), the only
+    SQLite library the store puts in the process is the one behind ``sqlite3``."""
+    import subprocess
+    import sys
+
+    urls = [f"sqlite:///{tmp_path / 'a.db'}", f"file:{tmp_path / 'b.db'}",
+            f"libsql://{tmp_path / 'c.db'}"]
+    done = subprocess.run([sys.executable, "-c", NO_SECOND_SQLITE, *urls], capture_output=True,
+                          text=True, timeout=120, cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["[]"]
+
+
 # ---------------------------------------------------------------------------- the caller
 
 class CannotRender(Exception):

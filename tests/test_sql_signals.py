@@ -10,6 +10,7 @@ checked as text in tests/test_mssql_sql.py.)
 from __future__ import annotations
 
 import random
+import sqlite3
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -36,6 +37,7 @@ from mastra_storage.storage.signal_queries import (
     SignalOrder,
     TimeRange,
 )
+from mastra_storage.storage.sql.dialects.sqlite import AGGREGATE_ORDER_BY
 from mastra_storage.storage.sql.migrate import current_revision, upgrade
 from mastra_storage.storage.sql.sqlite import SQLiteStore
 from mastra_storage.storage.trace_query import plan_suggestions, plan_trace_query
@@ -168,12 +170,19 @@ def test_metric_reads_answer_as_the_reference_on_random_data(sql_store):
 
 @pytest.mark.parametrize("path", ["sorted", "ranked"])
 def test_sqlite_percentiles_are_the_references_to_the_bit(tmp_path, monkeypatch, path):
-    """Both SQLite paths: the bucket's values sorted in one aggregate (SQLite 3.44+) and
-    the window-function ranks (older SQLite)."""
-    store = SQLiteStore(tmp_path / "p.db")
+    """Both SQLite paths, chosen by the runtime SQLite: the bucket's values sorted in one
+    aggregate (3.44+: here the test dependency sqlean.py's SQLite, on an engine of the
+    test's own) and the window-function ranks (older SQLite, e.g. the stdlib's 3.40 on
+    Debian 12; forced where the stdlib one is newer)."""
+    db = tmp_path / "p.db"
+    if path == "sorted":
+        sqlean = pytest.importorskip("sqlean", reason="a SQLite >= 3.44 for the sorted path")
+        store = SQLiteStore(db, engine=sa.create_engine(f"sqlite:///{db}", module=sqlean))
+    else:
+        store = SQLiteStore(db)
+        if sqlite3.sqlite_version_info >= AGGREGATE_ORDER_BY:
+            monkeypatch.setattr(store.dialect, "sorted_values", lambda *a: None)
     store.init()
-    if path == "ranked":
-        monkeypatch.setattr(store.dialect, "sorted_values", lambda *a: None)
     memory = InMemoryStore()
     rows = random_metrics(400, seed=3)
     odd = [5e-324, 1.7976931348623157e308, 0.1 + 0.2, -0.0, 123456789.12345679, 1 / 3]
@@ -311,16 +320,22 @@ def _memory_copy(*records: Any) -> InMemoryStore:
 def test_sqlite_reads_signal_json_written_as_jsonb(tmp_path, driver):
     if driver not in selected():
         pytest.skip(f"{driver} not in MASTRA_TEST_BACKENDS")
-    if driver == "libsql":
-        pytest.importorskip("libsql")
-    store = SQLiteStore(tmp_path / "jsonb.db", driver=driver)
-    store.init()
-    with store.engine.begin() as conn:
-        conn.exec_driver_sql(
+    sqlean = pytest.importorskip("sqlean", reason="sqlean.py (a test dependency) writes JSONB")
+    path = tmp_path / "jsonb.db"
+    first = SQLiteStore(path, driver=driver)
+    first.init()
+    first.close()
+    # Mastra's writer, a current SQLite, while no store has the file open (one SQLite
+    # library at a time on a file: see storage/sql/sqlite.py).
+    conn = sqlean.connect(str(path))
+    with conn:
+        conn.execute(
             'INSERT INTO mastra_metric_events ("metricId", timestamp, name, value, tags, labels,'
             ' metadata, "traceId") VALUES (?, ?, ?, ?, jsonb(?), jsonb(?), jsonb(?), ?)',
             ("mb", "2026-11-02T10:00:00.000Z", "tokens", 5.0, '["blob"]',
              '{"status": "ok", "k\'\\"": "v"}', '{"a": 1}', "t1"))
+    conn.close()
+    store = SQLiteStore(path, driver=driver)
     (metric,) = store.list_metrics().items
     assert metric.tags == ["blob"] and metric.labels == {"status": "ok", "k'\"": "v"}
     assert metric.metadata == {"a": 1}
@@ -452,8 +467,8 @@ def test_stats_count_rows_and_bytes(sql_store):
     assert set(stats) == {"spans", "logs", "metrics", "scores", "feedback"}
     assert stats["metrics"]["rows"] == 15 and stats["scores"]["oldest"] == T0 + timedelta(
         minutes=6)
-    if sql_store.provider != "libsql":  # libSQL is built without the dbstat table
-        assert all(isinstance(s["bytes"], int) and s["bytes"] > 0 for s in stats.values())
+    # libSQL's file: URLs too: the same stdlib SQLite, with its dbstat table
+    assert all(isinstance(s["bytes"], int) and s["bytes"] > 0 for s in stats.values())
 
 
 def test_score_filters_bind_hostile_metadata(sql_store):

@@ -1,4 +1,9 @@
-"""SQLite/libSQL against Mastra's contract: schema, formats, JSONB, adoption, WAL, volume."""
+"""SQLite/libSQL against Mastra's contract: schema, formats, JSONB, adoption, WAL, volume.
+
+Files holding JSONB (as ``@mastra/libsql`` writes them) are made by a real SQLite >= 3.45,
+the ``sqlean.py`` wheel (a test dependency), while no store has the file open; the store
+itself reads them through the stdlib ``sqlite3`` (3.40 on Debian 12).
+"""
 
 from __future__ import annotations
 
@@ -7,21 +12,31 @@ import re
 import sqlite3
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from mastra_storage import DefaultExporter, Observability, ObservabilityConfig
+from mastra_storage.model.signals import SIGNAL_TABLES
 from mastra_storage.model.spans import COLUMNS
+from mastra_storage.storage import TracesFilter
+from mastra_storage.storage.signal_queries import (
+    LogsFilter,
+    MetricBreakdownRequest,
+    MetricsFilter,
+    ScoresFilter,
+)
 from mastra_storage.storage.sql.migrate import VERSION_TABLE, current_revision
-from mastra_storage.storage.sql.sqlite import JsonbUnsupportedError, SQLiteStore, sqlite_module
+from mastra_storage.storage.sql.sqlite import SQLiteStore
+from mastra_storage.storage.trace_query import plan_suggestions
 from mastra_storage.workload import run_workload
 
-from .backends import skip_unless_required
+from .factories import span, tid
 from .helpers import RecordingExporter, contract_text, found
 from .test_exporter_strategies import assert_rows_match
+from .test_signal_suite import T0, eq, iso, query, seed_signals, seed_spans
 
 ISO_MS_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
@@ -30,9 +45,15 @@ def contract_sql() -> str:
     return contract_text("sqlite.mastra_ai_spans.sql")
 
 
+def new_sqlite() -> Any:
+    """The DB-API module of a SQLite >= 3.45 (JSONB), for writing files as Mastra does."""
+    sqlean = pytest.importorskip("sqlean", reason="sqlean.py (a test dependency) writes JSONB")
+    assert sqlean.sqlite_version_info >= (3, 45, 0)
+    return sqlean
+
+
 def catalogue(path: Path) -> tuple[list[Any], list[Any]]:
-    mod = sqlite_module()
-    conn = mod.connect(str(path))
+    conn = sqlite3.connect(str(path))
     cols = [tuple(r[1:]) for r in conn.execute("PRAGMA table_info(mastra_ai_spans)")]
     idx = []
     for name, unique, origin in [(r[1], r[2], r[3])
@@ -49,7 +70,7 @@ def catalogue(path: Path) -> tuple[list[Any], list[Any]]:
 
 def test_schema_matches_the_contract(tmp_path):
     theirs = tmp_path / "mastra.db"
-    conn = sqlite_module().connect(str(theirs))
+    conn = sqlite3.connect(str(theirs))
     conn.executescript(contract_sql())
     conn.close()
     ours = tmp_path / "ours.db"
@@ -59,16 +80,16 @@ def test_schema_matches_the_contract(tmp_path):
 
 def _mastra_db(path: Path) -> dict[str, Any]:
     """A file as @mastra/libsql leaves it: contract DDL, JSON columns written as JSONB."""
-    mod = sqlite_module()
-    conn = mod.connect(str(path))
+    conn = new_sqlite().connect(str(path))
     conn.executescript(contract_sql())
     row: dict[str, Any] = {c.name: None for c in COLUMNS}
     row.update(traceId="a" * 32, spanId="b" * 16, name="mastra-agent", spanType="agent_run",
                isEvent=0, startedAt="2026-11-20T10:00:00.000Z", endedAt="2026-11-20T10:00:01.500Z",
                createdAt="2026-11-20T10:00:00.000Z", updatedAt="2026-11-20T10:00:01.500Z",
                entityType="agent", entityName="Mastra Agent", serviceName="ts-app")
-    payload = {"attributes": {"model": "gpt-4o"}, "metadata": {"tier": "gold"},
-               "input": {"messages": ["hi"]}, "output": {"text": "hello"}, "tags": ["ts"]}
+    payload = {"attributes": {"model": "gpt-4o"}, "metadata": {"tier": "gold", "o": {"k": 1}},
+               "input": {"messages": ["hi"]}, "output": {"text": "hello"}, "tags": ["ts"],
+               "scope": {"core": "1.71.0"}}
     names = list(row)
     exprs = ["jsonb(?)" if n in payload else "?" for n in names]
     values = [json.dumps(payload[n]) if n in payload else row[n] for n in names]
@@ -91,9 +112,12 @@ def test_reads_and_adopts_a_database_written_by_mastra(tmp_path):
     assert span.status == "success"
     page = store.list_traces()
     assert page.total == 1 and page.spans[0].name == "mastra-agent"
-    from mastra_storage.storage import TracesFilter
-
-    assert store.list_traces(TracesFilter(metadata={"tier": "gold"}, tags=["ts"])).total == 1
+    assert page.spans[0].metadata == payload["metadata"]
+    for f, n in ((TracesFilter(metadata={"tier": "gold"}, tags=["ts"]), 1),
+                 (TracesFilter(metadata={"o": {"k": 1}}, scope={"core": "1.71.0"}), 1),
+                 (TracesFilter(metadata={"tier": {"k": 1}}), 0),  # a string there: no match
+                 (TracesFilter(tags=["py"]), 0)):
+        assert store.list_traces(f).total == n, f
     store.init()
     SQLiteStore(path).init()  # a second migration run is a no-op
     with store.engine.connect() as conn:
@@ -101,15 +125,116 @@ def test_reads_and_adopts_a_database_written_by_mastra(tmp_path):
         assert conn.exec_driver_sql("select count(*) from mastra_ai_spans").scalar_one() == 1
 
 
-def test_old_sqlite_gives_a_clear_error_on_jsonb(tmp_path):
-    if sqlite3.sqlite_version_info >= (3, 45, 0):
-        pytest.skip("the stdlib SQLite here already reads JSONB")
-    path = tmp_path / "mastra.db"
-    _mastra_db(path)
-    engine = sa.create_engine(f"sqlite:///{path}", module=sqlite3)
-    store = SQLiteStore(path, engine=engine, auto_migrate=False)
-    with pytest.raises(JsonbUnsupportedError, match=r"3\.45"):
-        store.get_span("a" * 32, "b" * 16)
+def test_the_store_runs_on_the_stdlib_sqlite3_whatever_the_url(tmp_path):
+    for driver in ("sqlite", "libsql"):
+        store = SQLiteStore(tmp_path / f"{driver}.db", driver=driver)
+        assert store.engine.dialect.dbapi is sqlite3  # type: ignore[comparison-overlap]
+        assert store.sqlite_version == sqlite3.sqlite_version
+        assert store.provider == driver
+        store.close()
+
+
+JSON_COLUMNS: dict[str, tuple[str, ...]] = {
+    "mastra_ai_spans": tuple(c.name for c in COLUMNS if c.kind == "json"),
+    **{t.table: tuple(c.name for c in t.columns if c.kind in ("json", "tags"))
+       for t in SIGNAL_TABLES.values()},
+}
+
+
+def jsonb_copy(source: Path, target: Path, every: int) -> int:
+    """``target``: ``source`` with the JSON values of every ``every``-th row of each table
+    turned into JSONB by a real SQLite, as a file both Mastra and this library wrote to
+    looks. Returns how many values became blobs."""
+    src, dst = sqlite3.connect(source), sqlite3.connect(target)
+    src.backup(dst)  # committed pages, wherever they are (the WAL included)
+    src.close()
+    dst.close()
+    conn = new_sqlite().connect(str(target))
+    blobs = 0
+    with conn:
+        for table, cols in JSON_COLUMNS.items():
+            sets = ", ".join(f'"{c}" = jsonb("{c}")' for c in cols)
+            conn.execute(f"UPDATE {table} SET {sets} WHERE rowid % {every} = 0")
+            blobs += sum(conn.execute(f'SELECT count(*) FROM {table} WHERE typeof("{c}") = '
+                                      "'blob'").fetchone()[0] for c in cols)
+    conn.close()
+    return blobs
+
+
+def every_json_read(store: SQLiteStore, seeded: Any) -> dict[str, Any]:
+    """What every read that looks into JSON columns answers (span reads, trace-list
+    filters, the trace query and its suggestions, signal filters, discovery, metrics)."""
+    a = seeded.traces["agent"]
+    window = {"from": iso(T0 - timedelta(hours=1)), "to": iso(T0 + timedelta(days=1))}
+
+    def values(scope: str, path: str) -> Any:
+        return store.trace_query_values(plan_suggestions(
+            {"timeRange": window, "predicateScope": scope, "path": path}, with_path=True))
+
+    filters = {
+        "gold": TracesFilter(metadata={"tier": "gold"}), "n": TracesFilter(metadata={"n": 3}),
+        "nested": TracesFilter(metadata={"deep": {"a": [1, {"b": None}]}}),
+        "list": TracesFilter(metadata={"list": [1, "two"]}),
+        "dict-on-text": TracesFilter(metadata={"tier": {"a": 1}}),
+        "list-on-text": TracesFilter(metadata={"tier": ["gold"]}),
+        "bool": TracesFilter(metadata={"flag": True}), "null": TracesFilter(metadata={"z": None}),
+        "quote-key": TracesFilter(metadata={'k"\'$.x': "v"}),
+        "scope": TracesFilter(scope={"core": "1.71.0"}),
+        "tags": TracesFilter(tags=["vip", "beta"]), "tag": TracesFilter(tags=["beta"]),
+    }
+    return {
+        "trace": store.get_trace(a), "light": store.list_traces_light(per_page=50),
+        "spans": store.get_spans(a, ["a0", "a1", "a2"]),
+        **{f"list {k}": [s.span_id for s in store.list_traces(f, per_page=50).spans]
+           for k, f in filters.items()},
+        **{f"query {i}": [r.trace_id for r in query(store, w).rows] for i, w in enumerate([
+            eq("metadata.tier", "gold"), eq("metadata.deep", "x"),
+            {"op": "includes", "path": "tags", "value": "vip"},
+            {"op": "exists", "path": "tags"}, {"op": "notExists", "path": "tags"},
+            {"spans": {"some": eq("model", "gpt-4o")}}])},
+        "fields": store.trace_query_fields(plan_suggestions(
+            {"timeRange": window, "predicateScope": "trace"}, with_path=False)),
+        "tier values": values("trace", "metadata.tier"), "tag values": values("trace", "tags"),
+        "models": values("spans", "model"), "providers": values("spans", "provider"),
+        "tags": store.discover_tags(), "agent tags": store.discover_tags("agent"),
+        "logs": store.list_logs(LogsFilter(tags=["vip"]), per_page=50),
+        "scores": store.list_scores(ScoresFilter(metadata={"rubric": "v1"})),
+        "metrics": store.list_metrics(MetricsFilter(labels={"status": "error"}), per_page=50),
+        "label keys": store.discover_metric_label_keys("duration_ms"),
+        "label values": store.discover_metric_label_values("duration_ms", "status"),
+        "breakdown": store.metric_breakdown(
+            MetricBreakdownRequest(("duration_ms",), ("status",))),
+        "feedback": store.list_feedback(per_page=50),
+    }
+
+
+@pytest.mark.parametrize("every", [1, 2, 3], ids=["all-jsonb", "every-2nd", "every-3rd"])
+def test_jsonb_rows_read_and_filter_as_their_text(tmp_path, every):
+    """The same data, as text and with JSONB rows mixed in (Mastra and this library
+    writing one file): every read that looks into JSON answers the same, on the stdlib
+    SQLite, whose own JSON functions reject JSONB."""
+    text_path = tmp_path / "text.db"
+    store = SQLiteStore(text_path)
+    store.init()
+    seeded = seed_spans(store)
+    seed_signals(store, seeded)
+    t = tid()
+    store.batch_create_spans([span(
+        t, "m0", name="mixed", metadata={
+            "tier": "bronze", "deep": {"a": [1, {"b": None}]}, "list": [1, "two"],
+            "flag": True, "z": None, 'k"\'$.x': "v", "é": "ü"},
+        scope={"core": "1.71.0"}, tags=["beta"])])
+    want = every_json_read(store, seeded)
+    store.close()
+    assert want["list gold"] and want["list nested"] and want["list scope"]  # not vacuous
+    assert want["list dict-on-text"] == want["list list-on-text"] == []
+    mixed_path = tmp_path / "mixed.db"
+    assert jsonb_copy(text_path, mixed_path, every) > 10
+    mixed = SQLiteStore(mixed_path)
+    mixed.init()
+    got = every_json_read(mixed, seeded)
+    assert {k: v for k, v in got.items() if v != want[k]} == {}
+    mixed.close()
 
 
 def test_wal_and_busy_timeout(tmp_path):
@@ -150,11 +275,6 @@ def test_several_processes_write_one_file(tmp_path):
 
 @pytest.mark.parametrize("driver", ["sqlite", "libsql"])
 def test_ten_thousand_spans_exact_rows_in_contract_format(tmp_path, driver):
-    if driver == "libsql":
-        try:
-            import libsql  # noqa: F401
-        except ImportError:
-            skip_unless_required("the libsql package is not installed", "libsql")
     store = SQLiteStore(tmp_path / "volume.db", driver=driver)
     store.init()
     recorder = RecordingExporter()

@@ -41,6 +41,7 @@ def test_unknown_ids_give_none(store):
     assert store.get_trace_light(tid()) is None
 
 
+@pytest.mark.needs("span-rewrites")
 def test_create_is_idempotent_upsert(store):
     t = tid()
     rec = span(t, sid(), name="first")
@@ -330,6 +331,34 @@ def test_metadata_and_scope_partial_match(store):
     assert ids(metadata={"tier": "gold", "n": 1}) == set()
     assert ids(metadata={"missing": "x"}) == set()
     assert ids(scope={"core": "2.0"}) == {b}
+
+
+def test_object_and_array_filter_values_match_only_equal_objects_and_arrays(store):
+    """Issue 11: an object or array as a metadata/scope filter value, while other roots hold
+    a string (or a number, a boolean, null, the other container) under that key, simply
+    doesn't match them (SQLite raised "malformed JSON", reading the string as JSON)."""
+    a, b, c, d = tid(), tid(), tid(), tid()
+    store.batch_create_spans([
+        span(a, sid(), metadata={"k": "text", "o": {"x": 1}}, scope={"k": "1.0"}),
+        span(b, sid(), metadata={"k": '{"x":1}', "o": [{"x": 1}]}, scope={"k": "[1]"}),
+        span(c, sid(), metadata={"k": 3, "o": None}, scope={"k": True}),
+        span(d, sid(), metadata={"k": {"x": 1}, "o": ["a", 1]}, scope={"k": [1]}),
+    ])
+
+    def ids(**kw):
+        return {s.trace_id for s in store.list_traces(TracesFilter(**kw)).spans}
+
+    assert ids(metadata={"k": {"x": 1}}) == {d}
+    assert ids(metadata={"k": ["text"]}) == set()
+    assert ids(metadata={"k": {}}) == set()
+    assert ids(metadata={"k": []}) == set()
+    assert ids(metadata={"o": {"x": 1}}) == {a}
+    assert ids(metadata={"o": [{"x": 1}]}) == {b}
+    assert ids(metadata={"o": ["a", 1]}) == {d}
+    assert ids(metadata={"k": '{"x":1}'}) == {b}  # a string is compared as a string
+    assert ids(scope={"k": [1]}) == {d}
+    assert ids(scope={"k": {"x": 1}}) == set()
+    assert ids(scope={"k": ["1.0"]}) == set()
 
 
 @pytest.mark.parametrize("hostile", [

@@ -43,9 +43,6 @@ _DATA_CLASSES: frozenset[tuple[str, str]] = frozenset({
     ("sqlite3", "DataError"),
     ("sqlite3", "IntegrityError"),
     ("sqlite3", "InterfaceError"),  # e.g. a value of a type sqlite can't bind
-    ("sqlean", "DataError"),
-    ("sqlean", "IntegrityError"),
-    ("sqlean", "InterfaceError"),
     ("pymongo", "DocumentTooLarge"),
     ("pymongo", "BulkWriteError"),
     ("pymongo", "WriteError"),
@@ -106,7 +103,7 @@ def classify(exc: BaseException) -> Verdict:
         if name in _UNAVAILABLE_CLASSES:
             return "unavailable"
     mod = type(driver).__module__.split(".", 1)[0]
-    if mod in ("sqlite3", "sqlean", "libsql") and type(driver).__name__ == "OperationalError":
+    if mod == "sqlite3" and type(driver).__name__ == "OperationalError":
         message = str(driver).lower()
         return "unavailable" if any(m in message for m in _SQLITE_UNAVAILABLE) else "data"
     if isinstance(driver, (TypeError, ValueError, UnicodeError, OverflowError, RecursionError)):

@@ -48,8 +48,10 @@ def default_url() -> str:
 # scheme -> (module:factory, extra, driver module checked before import, backend label)
 _BACKENDS: dict[str, tuple[str, str, str | None, str]] = {
     "sqlite": ("mastra_storage.storage.sql.sqlite:SQLiteStore", "", None, "SQLite"),
-    "file": ("mastra_storage.storage.sql.sqlite:SQLiteStore", "libsql", "libsql", "libSQL"),
-    "libsql": ("mastra_storage.storage.sql.sqlite:SQLiteStore", "libsql", "libsql", "libSQL"),
+    # libSQL's file: URLs open the file through the stdlib sqlite3 too (one SQLite library
+    # per process: see storage/sql/sqlite.py): no driver to install.
+    "file": ("mastra_storage.storage.sql.sqlite:SQLiteStore", "", None, "libSQL"),
+    "libsql": ("mastra_storage.storage.sql.sqlite:SQLiteStore", "", None, "libSQL"),
     "postgresql": ("mastra_storage.storage.sql.postgres:PostgresStore", "postgres", "psycopg",
                    "PostgreSQL"),
     "postgres": ("mastra_storage.storage.sql.postgres:PostgresStore", "postgres", "psycopg",

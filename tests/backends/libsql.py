@@ -1,3 +1,6 @@
+"""libSQL's ``file:`` URLs: the same file format, opened through the stdlib ``sqlite3``
+(no package needed); only the provider name differs from ``sqlite``."""
+
 from __future__ import annotations
 
 import itertools
@@ -5,14 +8,10 @@ from pathlib import Path
 
 from mastra_storage.storage.sql.sqlite import SQLiteStore
 
-from . import Provider, Unavailable
+from . import Provider
 
 
 def start(workdir: Path) -> Provider:
-    try:
-        import libsql  # noqa: F401
-    except ImportError:
-        raise Unavailable("the libsql package is not installed (extra 'libsql')") from None
     counter = itertools.count()
 
     def make() -> SQLiteStore:

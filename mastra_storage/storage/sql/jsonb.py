@@ -127,15 +127,35 @@ def decode(blob: bytes | bytearray | memoryview) -> Any:
     return value
 
 
+def _dump(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def _sqlite_text(value: Any) -> str:
+    """JSON text with infinities as ``9e999`` and NaN as ``null``, as SQLite's json()
+    writes them: an older SQLite's JSON parser rejects ``Infinity`` (a JSON5 spelling)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "null" if math.isnan(value) else ("9e999" if value > 0 else "-9e999")
+    if isinstance(value, list):
+        return "[" + ",".join(_sqlite_text(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{_dump(k)}:{_sqlite_text(v)}" for k, v in value.items()) + "}"
+    return _dump(value)
+
+
 def to_text(value: Any) -> Any:
     """A JSON column value as JSON text: a JSONB blob decoded and re-encoded, text as it
-    is. Registered as the SQL function ``mastra_json`` on every SQLite connection, so
-    SQL filters see text JSON whichever way a row was written."""
+    is, a blob that is not JSONB as NULL (a filter then simply doesn't match it).
+    Registered as the SQL function ``mastra_json`` on every SQLite connection, so SQL
+    filters see text JSON whichever way a row was written, on any SQLite version."""
     if isinstance(value, (bytes, bytearray, memoryview)):
         try:
-            return json.dumps(decode(value), ensure_ascii=False, separators=(",", ":"),
-                              allow_nan=True)
-        except (JsonbError, ValueError):
+            decoded = decode(value)
+            try:
+                return _dump(decoded)
+            except ValueError:  # an infinity or NaN somewhere (rare): the slow, exact path
+                return _sqlite_text(decoded)
+        except (ValueError, RecursionError):  # not JSONB (JsonbError), or nested too deep
             return None
     return value
 

@@ -1,64 +1,52 @@
-"""The embedded default: a SQLite file (or libSQL through the ``libsql`` package).
+"""The embedded default: a SQLite file, always through the process's own ``sqlite3``.
 
-Driver choice: reading a file written by Mastra's ``@mastra/libsql`` needs SQLite >= 3.45
-(JSONB). Debian 12's system SQLite is 3.40, so the default driver is the stdlib
-``sqlite3`` only when it is new enough, else ``sqlean.py`` (a maintained wheel bundling a
-current SQLite; a core dependency). ``file:`` URLs use the ``libsql`` package (extra
-``libsql``), the engine Mastra itself uses locally.
+One SQLite library per process, by design. SQLite keeps track of the POSIX locks of a
+file per library: two SQLite libraries in one process (a bundled one such as
+``sqlean.py``'s or the ``libsql`` package's, next to the stdlib one the app, a script or
+Mastra-style shared ``mastra.db`` use opens) release each other's locks when either
+closes the file, and write the same file at the same time (sqlite.org/howtocorrupt.html,
+section 2.2: in our test most runs ended with "database disk image is malformed"). So the
+store never loads a SQLite of its own: local files, ``sqlite:`` and libSQL's ``file:``
+URLs alike, go through the stdlib ``sqlite3``, whatever its version (Debian 12: 3.40).
+
+What a newer SQLite would have given is done without it:
+
+* Mastra's ``@mastra/libsql`` writes JSON columns as JSONB (SQLite >= 3.45). Rows are
+  decoded in Python (:mod:`.jsonb`), and SQL filters see the JSON text of a JSONB blob
+  through the deterministic function ``mastra_json`` registered on every connection
+  (the dialect calls it for blobs only: text rows never call into Python).
+* Features of newer SQLite releases are chosen by the runtime version (percentiles sort
+  each bucket in one aggregate from 3.44, else rank rows with window functions).
+
+The ``libsql`` driver name only names the provider (``file:`` URLs, Mastra's naming in
+the capability table and Studio); it opens the file exactly as ``sqlite`` does. Remote
+libSQL servers (Turso) are not supported: that would need the ``libsql`` package, i.e. a
+second SQLite library in the process.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.pool import StaticPool
 
-from ...errors import MastraStorageError, MissingDriverError
-from .dialects.sqlite import SQLiteDialect
+from .dialects.sqlite import JSON_TEXT_FUNCTION, SQLiteDialect
+from .jsonb import to_text
 from .store import SQLStore
 
-JSONB_MIN_VERSION = (3, 45, 0)
 BUSY_TIMEOUT_MS = 10_000
-
-
-def sqlite_module() -> ModuleType:
-    """The DB-API module with the newest usable SQLite (see module docstring)."""
-    if sqlite3.sqlite_version_info >= JSONB_MIN_VERSION:
-        return sqlite3
-    try:
-        import sqlean
-    except ImportError:
-        return sqlite3
-    return sqlean  # type: ignore[no-any-return]
-
-
-class JsonbUnsupportedError(MastraStorageError):
-    pass
-
-
-class _LibsqlConnection:
-    """Adapts a ``libsql`` connection to what SQLAlchemy's pysqlite dialect calls.
-
-    libsql's connection is sqlite3-like but lacks ``create_function`` (used by SQLAlchemy
-    for REGEXP, which this store never uses) and the ``isolation_level`` setter semantics.
-    """
-
-    def __init__(self, conn: Any) -> None:
-        self._conn = conn
-
-    def create_function(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._conn, name)
+DRIVERS = ("sqlite", "libsql")
 
 
 class SQLiteStore(SQLStore):
-    """SQLite/libSQL store; migrates itself on ``init()`` unless ``auto_migrate=False``."""
+    """SQLite/libSQL store; migrates itself on ``init()`` unless ``auto_migrate=False``.
+
+    ``engine``: an engine of your own on a SQLite file (its pragmas are yours); the store
+    still registers ``mastra_json`` on each connection it opens from then on.
+    """
 
     def __init__(
         self,
@@ -69,13 +57,16 @@ class SQLiteStore(SQLStore):
         busy_timeout_ms: int = BUSY_TIMEOUT_MS,
         engine: sa.Engine | None = None,
     ) -> None:
+        if driver not in DRIVERS:
+            raise ValueError(f"unknown SQLite driver {driver!r}: use 'sqlite' or 'libsql'")
         self.path = str(path)
         self.driver = driver
         dialect = SQLiteDialect()
         if driver == "libsql":
             dialect.provider = "libsql"  # type: ignore[misc]
         if engine is None:
-            engine = _make_engine(self.path, driver, busy_timeout_ms)
+            engine = _make_engine(self.path, busy_timeout_ms)
+        register_functions(engine)
         super().__init__(engine, dialect, auto_migrate=auto_migrate)
 
     @property
@@ -83,45 +74,25 @@ class SQLiteStore(SQLStore):
         with self.engine.connect() as conn:
             return str(conn.exec_driver_sql("select sqlite_version()").scalar_one())
 
-    def _fetch(self, stmt: sa.Select[Any]) -> list[Any]:
-        try:
-            return super()._fetch(stmt)
-        except sa.exc.OperationalError as exc:
-            raise _explain_jsonb(exc, self) from exc
+
+def register_functions(engine: sa.Engine) -> None:
+    """Register ``mastra_json`` (JSONB blob → JSON text, text as it is) on every new
+    connection of ``engine``; deterministic, so SQLite may use it anywhere an expression
+    can go and evaluate it once per value."""
+
+    @sa.event.listens_for(engine, "connect")
+    def _functions(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.create_function(JSON_TEXT_FUNCTION, 1, to_text, deterministic=True)
 
 
-def _explain_jsonb(exc: sa.exc.OperationalError, store: SQLiteStore) -> Exception:
-    if "malformed JSON" in str(exc):
-        return JsonbUnsupportedError(
-            f"{store.path} holds JSONB values (written by Mastra's libSQL store) but this "
-            f"SQLite is {store.sqlite_version}; JSONB needs >= 3.45: install 'sqlean.py' "
-            "(a core dependency) or use a file: URL with the libsql extra"
-        )
-    return exc
-
-
-def _make_engine(path: str, driver: str, busy_timeout_ms: int) -> sa.Engine:
+def _make_engine(path: str, busy_timeout_ms: int) -> sa.Engine:
     memory = path in (":memory:", "")
     kwargs: dict[str, Any] = {}
     if memory:
         kwargs.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
-    if driver == "libsql":
-        try:
-            import libsql
-        except ImportError:
-            raise MissingDriverError("libSQL", "libsql", "libsql") from None
-        target = path or ":memory:"
-
-        def creator() -> Any:
-            return _LibsqlConnection(libsql.connect(target))
-
-        engine = sa.create_engine("sqlite+pysqlite://", creator=creator,
-                                  module=sqlite_module(), **kwargs)
-    elif driver == "sqlite":
-        engine = sa.create_engine(f"sqlite+pysqlite:///{path or ':memory:'}",
-                                  module=sqlite_module(), **kwargs)
-    else:
-        raise ValueError(f"unknown SQLite driver {driver!r}: use 'sqlite' or 'libsql'")
+    # module=sqlite3 says it outright: the stdlib driver, never a bundled SQLite.
+    engine = sa.create_engine(f"sqlite+pysqlite:///{path or ':memory:'}", module=sqlite3,
+                              **kwargs)
 
     @sa.event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -1,4 +1,12 @@
-"""SQLite / libSQL: the contract's TEXT columns, ISO ``…Z`` timestamps, text or JSONB JSON."""
+"""SQLite / libSQL: the contract's TEXT columns, ISO ``…Z`` timestamps, text or JSONB JSON.
+
+JSON columns hold text (what this library and older Mastra versions write) or JSONB blobs
+(what ``@mastra/libsql`` writes). The store runs on the process's own ``sqlite3``, whose
+SQLite may predate JSONB (3.45), so no JSON function is ever given a column directly:
+:func:`json_text` hands it the column's JSON text, decoding blobs through ``mastra_json``
+(registered on each connection by :mod:`..sqlite`), and rows read back are decoded in
+Python. The same SQL then works on every SQLite version, and on text and JSONB rows mixed.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +19,28 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
 
-from ....model.jsonsafe import to_jsonable
+from ....model.jsonsafe import loads, to_jsonable
 from ....model.spans import COLUMNS, ColumnSpec, SpanRecord
+from ..jsonb import JsonbError, decode
 from .base import SqlDialect, step_literal
 
 COLUMN_NAMES = tuple(c.name for c in COLUMNS)
+# The SQL function the store registers on each connection: JSONB blob -> JSON text.
+JSON_TEXT_FUNCTION = "mastra_json"
+# The first SQLite whose aggregates take their own ORDER BY (json_group_array(… ORDER BY …)).
+AGGREGATE_ORDER_BY = (3, 44)
+
+
+def json_text(col: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """``col``'s JSON as text, for SQLite's JSON functions whatever the row holds.
+
+    A JSONB blob goes through ``mastra_json`` (an older SQLite's JSON functions reject
+    blobs as malformed JSON); text is used as it is, without a call into Python.
+    """
+    return sa.case(
+        (sa.func.typeof(col) == "blob", getattr(sa.func, JSON_TEXT_FUNCTION)(col)),
+        else_=col,
+    )
 
 
 class SortedQuoted(ColumnElement[Any]):
@@ -63,18 +88,25 @@ class SQLiteDialect(SqlDialect):
         return 1 if value else 0
 
     def read_json(self, col: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
-        # Mastra's libSQL store writes JSONB blobs; json() turns them back into text. Only
-        # blobs go through json(), so text-only files stay readable on an old SQLite.
-        return sa.case(
-            (sa.func.typeof(col) == "blob", sa.func.json(col)), else_=col
-        ).label(col.key)
+        # The stored value as it is: decode_json reads text and JSONB blobs alike, once,
+        # in Python (a blob turned into text in SQL would be parsed twice).
+        return col
+
+    def decode_json(self, value: Any) -> Any:
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            try:
+                return decode(value)  # a JSONB blob (Mastra's libSQL store)
+            except JsonbError:
+                return loads(value)  # JSON text stored as a blob by some other writer
+        return loads(value)
 
     def json_has_key_value(
         self, col: sa.ColumnElement[Any], key: str, value: Any
     ) -> ColumnElement[bool]:
         # json_each compares the key as a bound value: no JSON-path text is ever built from
         # user input, so keys with quotes, dots or '$' cannot change the path.
-        each = sa.func.json_each(col).table_valued("key", "value", "type", "atom").alias("je")
+        each = sa.func.json_each(json_text(col)).table_valued(
+            "key", "value", "type", "atom").alias("je")
         value = to_jsonable(value)
         cond: ColumnElement[bool] = each.c.key == sa.bindparam(None, key, type_=sa.Text())
         if value is None:
@@ -88,12 +120,16 @@ class SQLiteDialect(SqlDialect):
         else:
             from ....model.jsonsafe import dumps
 
+            # Objects/arrays: equal as minified JSON. json() only sees a member that is an
+            # object or array: given a string member's text it would raise malformed JSON.
             text, _ = dumps(value)
-            cond = cond & (sa.func.json(each.c.value) == sa.func.json(text))
+            kind = "object" if isinstance(value, dict) else "array"
+            member = sa.case((each.c.type == kind, sa.func.json(each.c.value)), else_=sa.null())
+            cond = cond & (each.c.type == kind) & (member == sa.func.json(text))
         return sa.exists(sa.select(sa.literal(1)).select_from(each).where(cond))
 
     def json_array_contains(self, col: sa.ColumnElement[Any], item: str) -> ColumnElement[bool]:
-        each = sa.func.json_each(col).table_valued("value", "type").alias("jt")
+        each = sa.func.json_each(json_text(col)).table_valued("value", "type").alias("jt")
         return sa.exists(
             sa.select(sa.literal(1)).select_from(each)
             .where((each.c.type == "text") & (each.c.value == item))
@@ -147,12 +183,12 @@ class SQLiteDialect(SqlDialect):
 
     def json_string_elements(self, col: sa.ColumnElement[Any], alias: str
                              ) -> tuple[Any, sa.ColumnElement[Any]]:
-        each = sa.func.json_each(col).table_valued("value", "type").alias(alias)
+        each = sa.func.json_each(json_text(col)).table_valued("value", "type").alias(alias)
         return each, sa.case((each.c.type == "text", each.c.value), else_=sa.null())
 
     def json_members(self, col: sa.ColumnElement[Any], alias: str
                      ) -> tuple[Any, sa.ColumnElement[Any], sa.ColumnElement[Any]]:
-        each = sa.func.json_each(col).table_valued("key", "value", "type").alias(alias)
+        each = sa.func.json_each(json_text(col)).table_valued("key", "value", "type").alias(alias)
         return each, each.c.key, sa.case((each.c.type == "text", each.c.value),
                                           else_=sa.null())
 
@@ -160,7 +196,7 @@ class SQLiteDialect(SqlDialect):
                     non_blank: bool = False) -> sa.ColumnElement[Any]:
         # json_each with the key as a bound value: ->> would read a key holding quotes or
         # starting with '$' as a JSON path.
-        each = sa.func.json_each(col).table_valued("key", "value", "type").alias("jm")
+        each = sa.func.json_each(json_text(col)).table_valued("key", "value", "type").alias("jm")
         cond = each.c.key == sa.bindparam(None, key, type_=sa.Text())
         if text_only or non_blank:
             cond = cond & (each.c.type == "text")
@@ -169,7 +205,7 @@ class SQLiteDialect(SqlDialect):
         return sa.select(each.c.value).select_from(each).where(cond).limit(1).scalar_subquery()
 
     def json_array_nonempty(self, col: sa.ColumnElement[Any]) -> ColumnElement[bool]:
-        return sa.func.coalesce(sa.func.json_array_length(col), 0) > 0
+        return sa.func.coalesce(sa.func.json_array_length(json_text(col)), 0) > 0
 
     def epoch_ms(self, col: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
         # julianday() keeps integer milliseconds internally: rounding restores them exactly.
@@ -192,7 +228,7 @@ class SQLiteDialect(SqlDialect):
         # An aggregate's own ORDER BY needs SQLite 3.44; quote() writes a REAL with every
         # digit it needs to read back as the same double.
         version = getattr(conn_dialect, "server_version_info", None) or (0,)
-        return SortedQuoted(value) if tuple(version) >= (3, 44) else None
+        return SortedQuoted(value) if tuple(version) >= AGGREGATE_ORDER_BY else None
 
     def sorted_value_at(self, values: sa.ColumnElement[Any],
                         index: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
