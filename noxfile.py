@@ -74,8 +74,9 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(name="tests-postgres")
 def tests_postgres(session: nox.Session) -> None:
-    """The suite against PostgreSQL 16 from docker-compose.test.yml."""
-    _with_servers(session, ["postgres"])
+    """The suite against PostgreSQL 16 from docker-compose.test.yml (both layouts: the
+    classic mastra_ai_spans and Mastra's v-next tables)."""
+    _with_servers(session, ["postgres", "postgres-vnext"])  # one server, both layouts
 
 
 @nox.session(name="tests-mssql")
@@ -102,8 +103,10 @@ def tests_clickhouse(session: nox.Session) -> None:
 
 @nox.session(name="tests-all")
 def tests_all(session: nox.Session) -> None:
-    """Every backend at once: the embedded ones and all four servers."""
-    _with_servers(session, [*EMBEDDED.split(","), *SERVER_URLS])
+    """Every backend at once: the embedded ones and all four servers (both layouts of
+    PostgreSQL and ClickHouse)."""
+    _with_servers(session, [*EMBEDDED.split(","), *SERVER_URLS, "clickhouse-vnext",
+                            "postgres-vnext"])
 
 
 @nox.session

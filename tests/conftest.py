@@ -46,7 +46,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "needs(*capabilities): skipped for a backend that lacks one by design "
-                   "(Provider.lacks: running-spans, span-updates, updated-at)")
+                   "(Provider.lacks: running-spans, span-updates, span-rewrites, "
+                   "updated-at)")
 
 
 @pytest.fixture(params=selected())

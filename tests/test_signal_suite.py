@@ -163,7 +163,7 @@ def seed_signals(store: Any, s: Seeded) -> None:
 # Backends whose stores implement the signals so far (work in progress: the others are
 # expected to fail until their implementation lands).
 IMPLEMENTED = {"memory", "clickhouse", "mongodb", "sqlite", "libsql", "postgres",
-               "clickhouse-vnext"}
+               "clickhouse-vnext", "postgres-vnext"}
 
 
 @pytest.fixture(autouse=True)

@@ -6,10 +6,11 @@ driver gives :class:`MissingDriverError` naming the extra to install.
 Without a URL, ``create_store()`` (and every ``mastra-storage`` command) uses
 ``$MASTRA_STORAGE_URL``, else ``sqlite:///./mastra.db``. A PostgreSQL or MSSQL schema is
 named the same way everywhere: ``?schema=obs`` in the URL (or ``schema="obs"``, which is
-what the CLI's ``--schema`` passes). A SQLite file is checked before it is used: a
-directory, a file that is not a SQLite database, or (when the store will write) a file or
-directory that can't be written fails at once with the path and the fix, instead of
-every span being dropped later.
+what the CLI's ``--schema`` passes). A PostgreSQL table layout likewise: ``?layout=vnext``
+(Mastra's ``PostgresStoreVNext`` tables) is ``layout="vnext"``. A SQLite file is checked
+before it is used: a directory, a file that is not a SQLite database, or (when the store
+will write) a file or directory that can't be written fails at once with the path and the
+fix, instead of every span being dropped later.
 """
 
 from __future__ import annotations
@@ -129,6 +130,30 @@ def split_schema(url: str) -> tuple[str, str | None]:
     return urlunsplit(parts._replace(query=rest)), unquote(schemas[0]).strip()
 
 
+def split_layout(url: str) -> tuple[str, str | None]:
+    """``postgresql://h/db?layout=vnext&x=1`` → (``postgresql://h/db?x=1``, ``"vnext"``).
+
+    Only for PostgreSQL URLs (elsewhere the URL is returned unchanged, None: a ClickHouse
+    URL's ``layout`` is that store's own option). The value is lower-cased; the store
+    checks it.
+    """
+    try:
+        scheme = _scheme(url.strip())
+    except InvalidStoreURLError:
+        return url, None
+    if scheme not in ("postgresql", "postgres"):
+        return url, None
+    parts = urlsplit(url.strip())
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    layouts = {v.strip().lower() for k, v in pairs if k == "layout"}
+    if not layouts:
+        return url, None
+    if len(layouts) > 1 or not next(iter(layouts)):
+        raise InvalidStoreURLError(f"?layout= must name one layout, got {sorted(layouts)!r}")
+    rest = urlencode([(k, v) for k, v in pairs if k != "layout"])
+    return urlunsplit(parts._replace(query=rest)), layouts.pop()
+
+
 def with_schema(url: str, schema: str | None) -> str:
     """The URL naming ``schema`` in its query (for printing a command that repeats it)."""
     if schema is None:
@@ -210,7 +235,8 @@ def create_store(url: str | None = None, *, init: bool = True,
     Without ``url``: ``$MASTRA_STORAGE_URL``, else ``sqlite:///./mastra.db``.
     ``options`` go to the store's constructor (e.g. ``schema=`` for PostgreSQL,
     ``database=`` for MongoDB, ``ttl_days=`` for ClickHouse). A PostgreSQL/MSSQL URL may
-    name its schema as ``?schema=obs`` (the same as ``schema="obs"``).
+    name its schema as ``?schema=obs`` (the same as ``schema="obs"``), a PostgreSQL URL its
+    layout as ``?layout=vnext`` (``layout="vnext"``).
     """
     if url is None:
         url = default_url()
@@ -244,6 +270,13 @@ def create_store(url: str | None = None, *, init: bool = True,
                     f"the URL names schema {schema!r} but schema={options['schema']!r} "
                     "was passed too: name it once")
             options["schema"] = schema
+        url, layout = split_layout(url)
+        if layout is not None:
+            if options.get("layout") not in (None, layout):
+                raise InvalidStoreURLError(
+                    f"the URL names layout {layout!r} but layout={options['layout']!r} "
+                    "was passed too: name it once")
+            options["layout"] = layout
         store = _load(scheme).from_url(url, **options)
     if init:
         store.init()

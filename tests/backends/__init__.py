@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 ALL_BACKENDS = ("memory", "sqlite", "libsql", "postgres", "mssql", "mongodb", "clickhouse",
-                "clickhouse-vnext")
+                "clickhouse-vnext", "postgres-vnext")
 
 
 class Unavailable(Exception):
@@ -39,7 +39,9 @@ class Provider:
     info: dict[str, Any] = field(default_factory=dict)
     # Capabilities its stores lack by design (a test marked ``needs(…)`` with one of them
     # is skipped): "running-spans" (an insert-only layout stores a span when it ends),
-    # "span-updates", "updated-at" (no row version to report).
+    # "span-updates", "span-rewrites" (a span written again with the same end replaces
+    # the stored one; an event-sourced layout keeps the first end, as Mastra's),
+    # "updated-at" (no row version to report).
     lacks: frozenset[str] = frozenset()
 
 

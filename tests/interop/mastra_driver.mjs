@@ -6,6 +6,9 @@
 //
 // JOB = {"store": {"kind": "libsql", "url": "file:/x.db"}
 //                | {"kind": "pg", "connectionString": "...", "schemaName": "..."}
+//                | {"kind": "pg-vnext", "connectionString": "...", "schemaName": "...",
+//                   "appSchemaName": "..."}   (PostgresStoreVNext: observability in
+//                                              schemaName, the rest in appSchemaName)
 //                | {"kind": "mongodb", "uri": "...", "dbName": "..."},
 //        "ops": [{"op": NAME, ...}, ...]}
 //
@@ -19,7 +22,10 @@
 //                              batchCreateSpans(buildCreateSpanRecord(span)), each
 //                              {"kind": "update"|"end", ...} batchUpdateSpans with
 //                              buildUpdateSpanRecord(span); consecutive events of one
-//                              kind go in one call
+//                              kind go in one call. With "strategy": "event-sourced",
+//                              what Mastra's exporter does then: "start", "end" and
+//                              "event" each become batchCreateSpans(buildCreateSpanRecord
+//                              (span)), "update" is dropped
 //   prune {args}               store.prune(args)
 //   any other NAME {args}      the observability domain's method: obs[NAME](args)
 //                              (getSpan, getRootSpan, getTrace, getTraceLight, listTraces,
@@ -78,6 +84,13 @@ async function makeStore(spec) {
       return new PostgresStore({ ...common, connectionString: spec.connectionString,
                                  schemaName: spec.schemaName });
     }
+    case 'pg-vnext': {
+      const { PostgresStoreVNext } = await import('@mastra/pg');
+      return new PostgresStoreVNext({ ...common, connectionString: spec.connectionString,
+                                      schemaName: spec.appSchemaName,
+                                      observability: { connectionString: spec.connectionString,
+                                                       schemaName: spec.schemaName } });
+    }
     case 'mongodb': {
       const { MongoDBStore } = await import('@mastra/mongodb');
       return new MongoDBStore({ ...common, uri: spec.uri, dbName: spec.dbName });
@@ -105,9 +118,11 @@ async function info() {
   };
 }
 
-async function exportEvents(obs, events) {
+async function exportEvents(obs, events, strategy) {
   const { buildCreateSpanRecord, buildUpdateSpanRecord } = await import('@mastra/core/storage');
-  const isCreate = kind => kind === 'start' || kind === 'event';
+  if (strategy === 'event-sourced') events = events.filter(e => e.kind !== 'update');
+  const isCreate = strategy === 'event-sourced' ? () => true
+    : kind => kind === 'start' || kind === 'event';
   let calls = 0;
   for (let i = 0; i < events.length;) {
     const create = isCreate(events[i].kind);
@@ -139,7 +154,7 @@ async function main() {
         switch (op.op) {
           case 'init': await store.init(); value = null; break;
           case 'info': value = await info(); break;
-          case 'export': value = await exportEvents(obs, op.events); break;
+          case 'export': value = await exportEvents(obs, op.events, op.strategy); break;
           case 'prune': value = await store.prune(op.args ?? {}); break;
           default:
             if (typeof obs[op.op] !== 'function') throw new Error(`no such method: ${op.op}`);

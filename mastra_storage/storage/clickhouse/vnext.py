@@ -42,9 +42,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ...model.entities import entity_type_values
-from ...model.jsonsafe import clean_text, loads
+from ...model.jsonsafe import loads
 from ...model.preview import input_preview
 from ...model.spans import COLUMN_BY_NAME, HEAVY_ATTRS, SpanRecord
+from ...model.vnext import PROMOTED_METADATA_KEYS, metadata_search, normalize_tags
 from ..base import BRANCH_TYPES
 from ..queries import (
     LightSpan,
@@ -60,14 +61,6 @@ from .ddl import VNEXT_LAYOUT, quote_ident
 from .expressions import HAS_ERROR, NO_ERROR, Params, clean_params, json_key_equals
 from .store import KEY_CHUNK, ClickHouseStore, _chunks, _clean_texts, _utc
 from .trace_query import CLASSIC_COLUMNS, SpanColumns
-
-# Context keys Mastra keeps out of metadataSearch (they are columns of their own).
-PROMOTED_METADATA_KEYS = frozenset({
-    "experimentId", "entityType", "entityId", "entityName", "entityVersionId",
-    "parentEntityVersionId", "rootEntityVersionId", "userId", "organizationId",
-    "resourceId", "runId", "sessionId", "threadId", "requestId", "environment",
-    "executionSource", "serviceName",
-})
 
 _COLUMNS = vnext_ddl.span_columns()
 _NAMES = [n for n, _ in _COLUMNS]
@@ -102,39 +95,6 @@ def _ms(value: datetime) -> int:
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
     return (value - _EPOCH) // _ONE_MS
-
-
-def normalize_tags(tags: Any) -> list[str]:
-    """Mastra's tag rule: the strings of a list, trimmed, without empty ones and repeats
-    (first occurrence kept)."""
-    if not isinstance(tags, (list, tuple)):
-        return []
-    out: list[str] = []
-    seen: set[str] = set()
-    for tag in tags:
-        if not isinstance(tag, str):
-            continue
-        text = clean_text(tag.strip()) or ""
-        if text and text not in seen:
-            seen.add(text)
-            out.append(text)
-    return out
-
-
-def metadata_search(metadata: Any) -> dict[str, str]:
-    """Mastra's ``metadataSearch``: the metadata's string values, trimmed and non-empty,
-    without the context keys it promotes to columns."""
-    if not isinstance(metadata, dict):
-        return {}
-    out: dict[str, str] = {}
-    for key, value in metadata.items():
-        if not isinstance(key, str) or not isinstance(value, str) or \
-                key in PROMOTED_METADATA_KEYS:
-            continue
-        text = value.strip()
-        if text:
-            out[clean_text(key) or ""] = clean_text(text) or ""
-    return out
 
 
 class ClickHouseVNextStore(ClickHouseStore):

@@ -4,7 +4,9 @@
 table's schema, created if missing), ``auto_migrate=`` (default ``False``: a server's
 schema is changed by ``mastra-storage migrate URL`` or by passing ``auto_migrate=True``;
 ``init()`` then only checks the table is there and says how to create it if not), plus
-``pool_size``/``max_overflow``/``engine_options`` for the connection pool.
+``pool_size``/``max_overflow``/``engine_options`` for the connection pool, and
+``layout=`` (``"classic"``, the default: ``mastra_ai_spans``; ``"vnext"``: Mastra's
+``PostgresStoreVNext`` tables, see :mod:`.pg_vnext`; ``?layout=vnext`` in a URL).
 
 Sessions run in UTC (``SET TIME ZONE 'UTC'`` on connect): the contract's trigger writes
 ``NOW()`` into the plain ``timestamp`` columns, which is only UTC in a UTC session.
@@ -21,6 +23,7 @@ from .dialects.postgres import PostgresDialect
 from .store import SQLStore, server_engine
 
 DRIVER_SCHEME = "postgresql+psycopg"
+LAYOUTS = ("classic", "vnext")
 
 
 def engine_url(url: str | sa.URL) -> sa.URL:
@@ -61,7 +64,22 @@ def make_engine(url: str | sa.URL, *, pool_size: int = 5, max_overflow: int = 10
 
 
 class PostgresStore(SQLStore):
-    """The ``mastra_ai_spans`` table in PostgreSQL, shared with Mastra's ``@mastra/pg``."""
+    """The ``mastra_ai_spans`` table in PostgreSQL, shared with Mastra's ``@mastra/pg``.
+
+    ``PostgresStore(layout="vnext", …)`` returns a
+    :class:`~.pg_vnext.PostgresVNextStore` (provider ``"postgres-vnext"``): one class to
+    name in code and URLs, whichever tables it writes.
+    """
+
+    def __new__(cls, *args: Any, **options: Any) -> PostgresStore:
+        layout = options.get("layout", "classic")
+        if layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+        if layout == "vnext" and cls is PostgresStore:
+            from .pg_vnext import PostgresVNextStore
+
+            cls = PostgresVNextStore
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -73,11 +91,23 @@ class PostgresStore(SQLStore):
         pool_size: int = 5,
         max_overflow: int = 10,
         engine_options: dict[str, Any] | None = None,
+        layout: str = "classic",
     ) -> None:
+        self.layout = layout
         engine = server_engine("PostgresStore", "postgresql", url, engine, lambda u: make_engine(
             u, pool_size=pool_size, max_overflow=max_overflow, **(engine_options or {})))
         super().__init__(engine, PostgresDialect(), schema=schema, auto_migrate=auto_migrate)
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> PostgresStore:
+        """A store for ``url``; ``?layout=`` in it is the ``layout=`` option."""
+        from ..urls import split_layout
+
+        url, layout = split_layout(url)
+        if layout is not None:
+            if options.get("layout") not in (None, layout):
+                raise InvalidStoreURLError(
+                    f"the URL names layout {layout!r} but layout={options['layout']!r} was "
+                    "passed too: name it once")
+            options["layout"] = layout
         return cls(url, **options)

@@ -186,7 +186,7 @@ class _Compiler:
     def relation(self, node: Relation, outer: _Scope) -> Cond:
         name = f"rel_{node.collection}_{next(self._names)}"
         if node.collection == "spans":
-            alias = self.store.table.alias(name)
+            alias = self.store._spans().alias(name)
         else:
             alias = self.store._signal(node.collection, "trace queries").table.alias(name)
         inner = _Scope(self, node.collection, alias)
@@ -199,9 +199,15 @@ class _Compiler:
 class TraceQueryMixin(StoreParts):
     """``query_traces``, ``trace_query_fields``, ``trace_query_values``."""
 
+    def _spans(self) -> Any:
+        """The spans as ``mastra_ai_spans`` rows: the table itself here; a layout that
+        stores spans otherwise (PostgreSQL v-next: start and end events) returns a view
+        with the same columns and one current row per span."""
+        return self.table
+
     def _population(self, start: datetime, end: datetime) -> list[Cond]:
         """Ended root spans with ``start <= startedAt < end`` (Mastra's population)."""
-        r = self.table
+        r = self._spans()
         d = self.dialect
         return [r.c.parentSpanId.is_(None), r.c.endedAt.is_not(None),
                 r.c.startedAt >= d.timestamp_param(start), r.c.startedAt < d.timestamp_param(end)]
@@ -210,13 +216,13 @@ class TraceQueryMixin(StoreParts):
         conds = self._population(query.time_from, query.time_to)
         if query.where is not None:
             compiler = _Compiler(self)
-            conds.append(compiler.compile(query.where, _Scope(compiler, "trace", self.table)))
+            conds.append(compiler.compile(query.where, _Scope(compiler, "trace", self._spans())))
         return conds
 
     def query_traces(self, query: TraceQuery) -> TraceQueryResult:
         if not self._check_signal_tables():
             raise self._unsupported("trace queries")
-        r = self.table
+        r = self._spans()
         d = self.dialect
         conds = self._where(query)
         col = r.c.startedAt if query.order_field == "startedAt" else r.c.endedAt
@@ -257,7 +263,7 @@ class TraceQueryMixin(StoreParts):
         if request.scope != "trace":
             return FieldSuggestions()
         d = self.dialect
-        r = self.table
+        r = self._spans()
         each, key, text = d.json_members(r.c.metadata, "mf")
         inner = sa.select(key.label("k")).select_from(d.join_each(r, each)).where(
             *self._population(request.time_from, request.time_to), text.is_not(None),
@@ -284,7 +290,7 @@ class TraceQueryMixin(StoreParts):
         population's spans/scores/feedback, with their counts."""
         assert request.path is not None
         d = self.dialect
-        r = self.table
+        r = self._spans()
         population = self._population(request.time_from, request.time_to)
         compiler = _Compiler(self)
         if request.scope == "trace" and request.path == "tags":
@@ -297,7 +303,7 @@ class TraceQueryMixin(StoreParts):
             inner = sa.select(value.label("v")).where(*population).subquery("vals")
         else:
             if request.scope == "spans":
-                alias = self.table.alias("rel")
+                alias = self._spans().alias("rel")
             else:
                 alias = self._signal(request.scope, "trace query discovery").table.alias("rel")
             value = _Scope(compiler, request.scope, alias).field(request.path)
