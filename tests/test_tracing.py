@@ -79,6 +79,31 @@ def test_asyncio_tasks_get_their_own_parent(tracer):
     assert ac.parent_span_id == a.span_id and bc.parent_span_id == b.span_id
 
 
+def test_250_concurrent_asyncio_tasks_each_keep_their_parent(tracer):
+    """Interleaved at every await, each task's spans nest under its own span."""
+    async def step(i):
+        with tracer.start_span(f"task-{i}") as s:
+            await asyncio.sleep(0)
+            with tracer.start_span(f"task-{i}-child") as c:
+                await asyncio.sleep(0)
+                grandchild = tracer.start_span(f"task-{i}-grandchild")
+                await asyncio.sleep(0)
+                grandchild.end()
+            return s, c, grandchild
+
+    async def main():
+        with tracer.start_span("root") as root:
+            results = await asyncio.gather(*(step(i) for i in range(250)))
+        return root, results
+
+    root, results = asyncio.run(main())
+    assert len(results) == 250
+    for s, c, g in results:
+        assert s.parent_span_id == root.span_id
+        assert c.parent_span_id == s.span_id and g.parent_span_id == c.span_id
+        assert {s.trace_id, c.trace_id, g.trace_id} == {root.trace_id}
+
+
 def test_threads_continue_a_trace_only_when_given_the_context(tracer):
     out = {}
     with tracer.start_span("root") as root:
