@@ -86,6 +86,7 @@ def test_demo_summary_is_counted_from_the_database(demo_db: tuple[Path, Any]) ->
     # The next commands are exact and point at a real (failed) trace of this database.
     assert f"mastra-storage traces list {_url(path)}" in out
     assert f"mastra-storage traces show {_url(path)} {failed[0][:12]}" in out
+    assert f"mastra-storage studio {_url(path)}" in out  # and where to look at it
 
 
 def test_demo_again_counts_only_its_own_traces(tmp_path: Path) -> None:

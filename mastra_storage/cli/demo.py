@@ -8,6 +8,7 @@ signals: spans, logs, metrics, scores and feedback.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shlex
 import time
@@ -232,6 +233,10 @@ def demo(
     if failed_ids:
         out.print(Text.assemble("  (", status_text("error"),
                                 " trace: its tree shows the failure, its logs and scores)"))
+    studio = f"  mastra-storage studio {quoted}   # the viewer and Mastra Studio's API, :4111"
+    if importlib.util.find_spec("starlette") is None:
+        studio += "\n    (first: pip install 'mastra-storage[studio]')"
+    out.print(Text(studio), soft_wrap=True)
     out.print(Text(f"  mastra-storage stats {quoted}          # size per signal"),
               soft_wrap=True)
     out.print(Text(f"  mastra-storage prune {quoted} --older-than 30d   # keep it bounded"),
