@@ -454,3 +454,33 @@ def test_adopts_mastras_vnext_tables_and_shares_their_rows(pg: Provider, db: str
         engine.dispose()
     assert row[0] > 1 and int(row[1]) > 0 and row[2] == ["py"]
     assert row[3] == datetime(2026, 11, 2, 11, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("auto_migrate", [False, True])
+def test_opening_a_current_schema_takes_no_table_lock(pg: Provider, db: str,
+                                                      auto_migrate: bool) -> None:
+    """Mastra's ``init()`` runs ``ALTER TABLE … IF NOT EXISTS`` on every start: an ACCESS
+    EXCLUSIVE lock that queues behind readers. Ours reads the version and stops. Another
+    session holds a lock that only ACCESS EXCLUSIVE (and SHARE-type DDL) conflicts with;
+    opening the store must not wait for it."""
+    upgrade(make_engine(db), schema="busy")
+    holder = make_engine(db)
+    try:
+        with holder.connect() as conn:
+            conn.exec_driver_sql("BEGIN")
+            for table in ("mastra_ai_spans", "mastra_log_events", "mastra_metric_events",
+                          "mastra_score_events", "mastra_feedback_events"):
+                conn.exec_driver_sql(f'LOCK TABLE busy."{table}" IN ROW EXCLUSIVE MODE')
+            store = PostgresStore(db, schema="busy", auto_migrate=auto_migrate,
+                                  engine_options={"connect_args": {
+                                      "options": "-c lock_timeout=3000"}})
+            try:
+                store.init()  # would fail with "canceling statement due to lock timeout"
+                t = tid()
+                store.batch_create_spans([span(t, sid())])  # ROW EXCLUSIVE: compatible
+                assert store.get_trace(t) is not None
+            finally:
+                store.close()
+            conn.exec_driver_sql("ROLLBACK")
+    finally:
+        holder.dispose()
