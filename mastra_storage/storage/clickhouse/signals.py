@@ -66,6 +66,7 @@ from ..signal_queries import (
 from . import signal_ddl
 from .ddl import SchemaOptions, quote_ident
 from .expressions import ROOT, Params, json_key_equals, ts_text
+from .slices import row_slices
 
 if TYPE_CHECKING:
     from .store import VersionClock
@@ -310,20 +311,7 @@ def _slices(cols: list[list[Any]], types: Sequence[str], n: int, max_rows: int,
     text = [c for c, t in zip(cols, types, strict=True)
             if t in ("String", "Nullable(String)", "LowCardinality(String)",
                      "LowCardinality(Nullable(String))")]
-    if sum(sum(map(len, filter(None, c))) for c in text) <= max_bytes:
-        return [(i, min(n, i + max_rows)) for i in range(0, n, max_rows)]
-    sizes = [sum(len(v) for v in row if v) for row in zip(*text, strict=True)]
-    out, start = [], 0
-    while start < n:
-        end, size = start, 0
-        while end < n and end - start < max_rows:
-            if end > start and size + sizes[end] > max_bytes:
-                break
-            size += sizes[end]
-            end += 1
-        out.append((start, end))
-        start = end
-    return out
+    return row_slices(text, n, max_rows, max_bytes)
 
 
 def _where(conds: Sequence[str]) -> str:

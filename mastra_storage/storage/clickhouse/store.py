@@ -49,6 +49,7 @@ from .expressions import (
 )
 from .migrations import Applied, apply
 from .signals import SignalsMixin
+from .slices import row_slices
 from .trace_query import TraceQueryMixin
 
 _NAMES = [c.name for c in COLUMNS]
@@ -391,27 +392,12 @@ class ClickHouseStore(SignalsMixin, TraceQueryMixin, BaseStore):
             cols.append(out)
         return cols
 
-    def _slices(self, cols: list[list[Any]], n: int) -> Iterator[tuple[int, int]]:
+    def _slices(self, cols: list[list[Any]], n: int) -> list[tuple[int, int]]:
         """Row ranges of at most ``max_insert_rows`` rows and ``max_insert_bytes`` bytes
         (text and JSON; a row over the byte bound goes alone)."""
         text_cols = [c for c, spec in zip(cols, COLUMNS, strict=True)
                      if spec.kind in ("text", "json")]
-        total = sum(sum(map(len, filter(None, c))) for c in text_cols)
-        if total <= self.max_insert_bytes:
-            for start in range(0, n, self.max_insert_rows):
-                yield start, min(n, start + self.max_insert_rows)
-            return
-        sizes = [sum(len(v) for v in row if v) for row in zip(*text_cols, strict=True)]
-        start = 0
-        while start < n:
-            end, size = start, 0
-            while end < n and end - start < self.max_insert_rows:
-                if end > start and size + sizes[end] > self.max_insert_bytes:
-                    break
-                size += sizes[end]
-                end += 1
-            yield start, end
-            start = end
+        return row_slices(text_cols, n, self.max_insert_rows, self.max_insert_bytes)
 
     def _insert(self, records: Sequence[SpanRecord], *, created_at: datetime | None = None,
                 version: datetime | None = None) -> None:

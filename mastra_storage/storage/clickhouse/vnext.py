@@ -36,7 +36,7 @@ hooks of :class:`~.trace_query.TraceQueryMixin` and :class:`~.signals.SignalsMix
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -59,6 +59,7 @@ from ..validation import require_ids
 from . import vnext_ddl
 from .ddl import VNEXT_LAYOUT, quote_ident
 from .expressions import HAS_ERROR, NO_ERROR, Params, clean_params, json_key_equals
+from .slices import row_slices
 from .store import KEY_CHUNK, ClickHouseStore, _chunks, _clean_texts, _utc
 from .trace_query import CLASSIC_COLUMNS, SpanColumns
 
@@ -176,21 +177,11 @@ class ClickHouseVNextStore(ClickHouseStore):
         assert all(len(c) == n for c in cols)
         return cols
 
-    def _vnext_slices(self, cols: list[list[Any]], n: int) -> Iterator[tuple[int, int]]:
+    def _vnext_slices(self, cols: list[list[Any]], n: int) -> list[tuple[int, int]]:
         """Row ranges within ``max_insert_rows`` rows and ``max_insert_bytes`` bytes of
         payload text (a row over the byte bound goes alone)."""
         text = [c for c, name in zip(cols, _NAMES, strict=True) if name in _JSON]
-        sizes = [sum(len(v) for v in row if v) for row in zip(*text, strict=True)]
-        start = 0
-        while start < n:
-            end, size = start, 0
-            while end < n and end - start < self.max_insert_rows:
-                if end > start and size + sizes[end] > self.max_insert_bytes:
-                    break
-                size += sizes[end]
-                end += 1
-            yield start, end
-            start = end
+        return row_slices(text, n, self.max_insert_rows, self.max_insert_bytes)
 
     def _decode_row(self, names: Sequence[str], row: Sequence[Any]) -> SpanRecord:
         values: dict[str, Any] = {}
