@@ -517,36 +517,40 @@ def _drop_raw(attrs: dict[str, Any], which: str) -> None:
     attrs.pop(f"{which}.mime_type", None)
 
 
-def _input_messages(attrs: dict[str, Any]) -> list[Any] | None:
-    value = _take(attrs, "gen_ai.input.messages")
+# Where each convention keeps the messages of one side: (GenAI structured attribute,
+# OpenInference indexed prefix, OpenLLMetry indexed prefix, GenAI 1.x plain attribute,
+# the role a plain string gets).
+_MESSAGE_SOURCES = {
+    "input": ("gen_ai.input.messages", "llm.input_messages.", "gen_ai.prompt.",
+              "gen_ai.prompt", "user"),
+    "output": ("gen_ai.output.messages", "llm.output_messages.", "gen_ai.completion.",
+               "gen_ai.completion", "assistant"),
+}
+
+
+def _messages(attrs: dict[str, Any], side: str) -> list[Any] | None:
+    structured, oi_prefix, ollm_prefix, plain, role = _MESSAGE_SOURCES[side]
+    value = _take(attrs, structured)
     if value is not None:
         return genai_messages(value)
-    items = collect_indexed(attrs, "llm.input_messages.")
+    items = collect_indexed(attrs, oi_prefix)
     if items is not None:
         return openinference_messages(items)
-    items = collect_indexed(attrs, "gen_ai.prompt.")
+    items = collect_indexed(attrs, ollm_prefix)
     if items is not None:
         return openllmetry_messages(items)
-    value = _take(attrs, "gen_ai.prompt")
+    value = _take(attrs, plain)
     if value is not None:
-        return genai_messages(value) or [{"role": "user", "content": value}]
+        return genai_messages(value) or [{"role": role, "content": value}]
     return None
+
+
+def _input_messages(attrs: dict[str, Any]) -> list[Any] | None:
+    return _messages(attrs, "input")
 
 
 def _output_messages(attrs: dict[str, Any]) -> list[Any] | None:
-    value = _take(attrs, "gen_ai.output.messages")
-    if value is not None:
-        return genai_messages(value)
-    items = collect_indexed(attrs, "llm.output_messages.")
-    if items is not None:
-        return openinference_messages(items)
-    items = collect_indexed(attrs, "gen_ai.completion.")
-    if items is not None:
-        return openllmetry_messages(items)
-    value = _take(attrs, "gen_ai.completion")
-    if value is not None:
-        return genai_messages(value) or [{"role": "assistant", "content": value}]
-    return None
+    return _messages(attrs, "output")
 
 
 def _usage(attrs: dict[str, Any]) -> dict[str, Any]:

@@ -503,19 +503,5 @@ class PostgresVNextStore(PostgresStore):
                      "oldest": d.decode_timestamp(low), "newest": d.decode_timestamp(high)}
         return {"spans": spans, **self._signal_stats()}
 
-    def _signal_stats(self) -> dict[str, dict[str, Any]]:
-        d = self.dialect
-        out: dict[str, dict[str, Any]] = {}
-        with self.engine.connect() as conn:
-            for signal, codec in self._present_codecs(list(self.signals)).items():
-                s = codec.table
-                n, low, high = conn.execute(sa.select(
-                    sa.func.count(), sa.func.min(s.c.timestamp),
-                    sa.func.max(s.c.timestamp))).one()
-                out[signal] = {"rows": int(n), "bytes": d.table_bytes(conn, s),
-                               "oldest": d.decode_signal_timestamp(low),
-                               "newest": d.decode_signal_timestamp(high)}
-        return out
-
 
 __all__ = ["VNEXT_LAYOUT", "PostgresVNextDialect", "PostgresVNextStore"]

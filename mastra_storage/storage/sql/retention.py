@@ -99,12 +99,18 @@ class RetentionMixin(StoreParts):
     def stats(self) -> dict[str, dict[str, Any]]:
         d = self.dialect
         t = self.table
-        out: dict[str, dict[str, Any]] = {}
         with self.engine.connect() as conn:
             n, low, high = conn.execute(sa.select(
                 sa.func.count(), sa.func.min(t.c.startedAt), sa.func.max(t.c.startedAt))).one()
-            out["spans"] = {"rows": int(n), "bytes": d.table_bytes(conn, t),
-                            "oldest": d.decode_timestamp(low), "newest": d.decode_timestamp(high)}
+            spans = {"rows": int(n), "bytes": d.table_bytes(conn, t),
+                     "oldest": d.decode_timestamp(low), "newest": d.decode_timestamp(high)}
+        return {"spans": spans, **self._signal_stats()}
+
+    def _signal_stats(self) -> dict[str, dict[str, Any]]:
+        """Rows, bytes, oldest and newest of each signal table the database has."""
+        d = self.dialect
+        out: dict[str, dict[str, Any]] = {}
+        with self.engine.connect() as conn:
             for signal, codec in self._present_codecs(list(self.signals)).items():
                 s = codec.table
                 n, low, high = conn.execute(sa.select(
