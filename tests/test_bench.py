@@ -80,8 +80,64 @@ def test_bench_sqlite_report(tmp_path: Path, strategy: str) -> None:
         _positive(otel["on_end_us"])
         assert otel["spans"] == spans
     assert report["targets"]["ratio_target"] in (0.7, 0.85)
+    # the OpenTelemetry peer ran the same workload into its own table, every span written
+    peer = report["otel_peer"]
+    if peer["available"]:
+        assert peer["rows_verified"] == spans and peer["rows_complete"] is True
+        assert peer["dropped"] == 0 and peer["batches"] >= 1
+        assert report["ratios"]["end_to_end_vs_otel_peer"]["throughput"] > 0
+        assert report["targets"]["otel_peer_target"] == 1.0
+        assert report["targets"]["end_to_end_target"] == 0.7
     # every span of the run is tagged with the run's service name, and only those
     assert report["run_tag"].startswith("mastra-bench-")
+
+
+def test_bench_without_derived_metrics_writes_spans_only(tmp_path: Path) -> None:
+    db = tmp_path / "nm.db"
+    code, report = _bench("--store", f"sqlite:///{db}", *TINY, "--no-derived-metrics",
+                          "--no-pipeline", "--no-baseline")
+    assert code == 0
+    assert report["exporter_settings"]["derived_metrics"] is False
+    assert report["end_to_end"]["rows_verified"] == 72
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM mastra_metric_events").fetchone() == (0,)
+    text = CliRunner().invoke(app, ["bench", "--store", f"sqlite:///{db}", *TINY,
+                                    "--no-derived-metrics", "--no-pipeline", "--no-baseline"])
+    assert "derived metrics off" in text.stdout
+    assert "otel peer" in text.stdout and "end-to-end / otel peer" in text.stdout
+
+
+def test_otel_peer_rows_match_the_workload(tmp_path: Path) -> None:
+    """The peer's rows carry what the workload emitted: ids, tree, payloads, errors."""
+    pytest.importorskip("opentelemetry.sdk")
+    import sqlite3
+
+    from mastra_storage.bench.otel_peer import run_otel_peer
+    from mastra_storage.bench.runner import BenchOptions
+    from mastra_storage.storage.urls import create_store
+
+    opts = BenchOptions(store="x", traces=5, spans_per_trace=6, payload_bytes=32,
+                        error_rate=0.5)
+    store = create_store(f"sqlite:///{tmp_path / 's.db'}")
+    try:
+        result = run_otel_peer(opts, tmp_path, store, "peer-run")
+    finally:
+        store.close()
+    assert result["rows_verified"] == 30 and result["dropped"] == 0
+    with sqlite3.connect(tmp_path / "otel-peer.db") as conn:
+        rows = conn.execute('SELECT "parentSpanId", "spanType", input, output, error, '
+                            '"entityType", "rootEntityName", "userId" FROM mastra_ai_spans '
+                            'WHERE "serviceName" = ?', ("peer-run",)).fetchall()
+    roots = [r for r in rows if r[0] is None]
+    assert len(roots) == 5
+    assert {r[1] for r in roots} == {"agent_run"}
+    assert all(r[5] == "agent" and r[6] == "support-agent" and r[7] for r in roots)
+    assert all(json.loads(r[2])["messages"] for r in roots)
+    failed = [json.loads(r[4]) for r in rows if r[4] is not None]
+    assert failed and all(e["name"].endswith("ToolFailure") and e["message"] for e in failed)
+    assert sum(r[3] is not None for r in rows) >= 25
 
 
 def test_bench_memory_store_report() -> None:

@@ -149,7 +149,12 @@ def postgres_baseline(inp: BaselineInput) -> dict[str, Any]:
         from psycopg import sql
     except ImportError:
         raise BaselineUnavailable("psycopg is not installed (extra 'postgres')") from None
-    url = "postgresql://" + inp.url.split("://", 1)[1]
+    from ..storage.urls import split_layout, split_schema
+
+    # libpq refuses the store's own query options (?schema=, ?layout=): take them out.
+    url, _ = split_schema(inp.url)
+    url, _ = split_layout(url)
+    url = "postgresql://" + url.split("://", 1)[1]
     schema = getattr(inp.store, "schema", None) or "public"
     name = f"mastra_bench_baseline_{uuid.uuid4().hex[:8]}"
     target = sql.Identifier(schema, name)

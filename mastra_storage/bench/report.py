@@ -49,15 +49,23 @@ def render_text(report: dict[str, Any]) -> str:
         *_phase("workload-only", report.get("workload_only")),
         *_phase("pipeline", report.get("pipeline")),
         *_phase("baseline", report.get("baseline")),
+        *_phase("otel peer", report.get("otel_peer")),
     ]
     base = report.get("baseline") or {}
     if base.get("available"):
         lines.append(f"{'':<15} baseline = {base.get('method')}")
+    peer = report.get("otel_peer") or {}
+    if peer.get("available"):
+        lines.append(f"{'':<15} otel peer = BatchSpanProcessor + executemany exporter "
+                     f"({peer.get('columns')} columns), dropped {_fmt(peer.get('dropped'))}")
     ratios = report.get("ratios", {})
-    for key, label in (("end_to_end_vs_baseline", "end-to-end"),
-                       ("pipeline_vs_baseline", "pipeline")):
-        r = ratios.get(key) or {}
-        lines.append(f"ratio {label} / baseline: throughput {_fmt(r.get('throughput'))}, "
+    for key, label in (("end_to_end_vs_baseline", "end-to-end / baseline"),
+                       ("pipeline_vs_baseline", "pipeline / baseline"),
+                       ("end_to_end_vs_otel_peer", "end-to-end / otel peer")):
+        r = ratios.get(key)
+        if r is None or (key == "end_to_end_vs_otel_peer" and r.get("throughput") is None):
+            continue
+        lines.append(f"ratio {label}: throughput {_fmt(r.get('throughput'))}, "
                      f"cpu {_fmt(r.get('cpu'))}")
     ex = e2e["exporter"]
     lines += [

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from operator import attrgetter
 from typing import Any
 
 from ..model.signals import MetricRecord
@@ -62,7 +63,8 @@ DETAILS: tuple[tuple[str, str, str], ...] = (
     ("mastra_model_output_audio_tokens", "outputDetails", "audio"),
     ("mastra_model_output_image_tokens", "outputDetails", "image"),
 )
-_CONTEXT = tuple(a for a in CORRELATION_ATTRS)
+_CONTEXT = tuple(CORRELATION_ATTRS)
+_context_of = attrgetter(*_CONTEXT)
 
 
 def _number(value: Any) -> float | None:
@@ -87,16 +89,20 @@ def derive_metrics(span: SpanRecord, prices: PriceTable | None) -> list[MetricRe
     """The metrics an ended span stands for (none for a running or event span)."""
     if span.ended_at is None or span.is_event:
         return []
-    context = {a: getattr(span, a) for a in _CONTEXT}
-    tags = span.tags if isinstance(span.tags, list) else None
+    name = duration_name(span)
+    if name is None and span.span_type != "model_generation":
+        return []  # most spans: nothing to derive, nothing to build
+    # Runs on the exporter's worker for every ended span: the context is read in one call.
+    context = dict(zip(_CONTEXT, _context_of(span), strict=True))
+    context["trace_id"] = span.trace_id
+    context["span_id"] = span.span_id
+    context["tags"] = span.tags if isinstance(span.tags, list) else None
+    context["timestamp"] = span.ended_at
 
     def metric(name: str, value: float, **extra: Any) -> MetricRecord:
-        return MetricRecord(timestamp=span.ended_at, name=name, value=value,  # type: ignore[arg-type]
-                            trace_id=span.trace_id, span_id=span.span_id, tags=tags,
-                            **context, **extra)
+        return MetricRecord(name=name, value=value, **context, **extra)
 
     out: list[MetricRecord] = []
-    name = duration_name(span)
     if name is not None:
         elapsed = (span.ended_at - span.started_at).total_seconds() * 1000
         out.append(metric(name, max(elapsed, 0.0),

@@ -28,6 +28,7 @@ ENV_PRICES = "MASTRA_STORAGE_PRICES"
 BUILTIN = Path(__file__).with_name("data") / "prices.json"
 _PROVIDER_ALIASES = {"azure": "openai", "azure-openai": "openai", "vertex": "google",
                      "google-vertex": "google", "gemini": "google", "mistralai": "mistral"}
+_LOOKUP_CACHE = 1024  # distinct (provider, model) answers remembered
 _DATE_SUFFIX = re.compile(r"(@\d{8}|-\d{4}-\d{2}-\d{2}|-\d{8}|-v\d+(:\d+)?|-latest)$")
 
 
@@ -91,6 +92,10 @@ class PriceTable:
             except (KeyError, TypeError, ValueError) as exc:
                 raise ValueError(f"invalid price table entry {entry!r}: {exc}") from None
             self._prices[(provider, model)] = price
+        # Answers of lookup(), per (provider, model) as reported: a model span's lookup
+        # runs on the exporter's worker for every ended generation, and the normalisation
+        # (regexes, several forms) costs more than the rest of its metrics together.
+        self._found: dict[tuple[str, str], Price | None] = {}
 
     @classmethod
     def load(cls, path: str | Path) -> PriceTable:
@@ -111,6 +116,18 @@ class PriceTable:
     def lookup(self, provider: str | None, model: str | None) -> Price | None:
         if not provider or not model:
             return None
+        key = (provider, model)
+        try:
+            return self._found[key]
+        except KeyError:
+            pass
+        price = self._lookup(provider, model)
+        if len(self._found) >= _LOOKUP_CACHE:  # bounded: model names come from the app
+            self._found.clear()
+        self._found[key] = price
+        return price
+
+    def _lookup(self, provider: str, model: str) -> Price | None:
         providers = _provider_forms(provider)
         vendor = re.match(r"^(?:[a-z]+\.)?([a-z]+)[./]", model.strip().lower())
         if vendor:  # "anthropic.claude-…" on Bedrock, "openai/gpt-4o" through a gateway

@@ -9,7 +9,8 @@ a log or a score can be filtered the same way as the trace it belongs to.
 
 from __future__ import annotations
 
-import uuid
+import os
+import threading
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Literal
@@ -30,9 +31,44 @@ class SignalColumn:
     nullable: bool = True
 
 
+class _RandomPool(threading.local):
+    """Random bytes drawn from the OS 4 KiB at a time, per thread."""
+
+    data = b""
+    offset = 0
+
+
+_pool = _RandomPool()
+_POOL_BYTES = 4096
+# The variant nibble of a version-4 UUID (RFC 9562: 10xx) from any hex digit.
+_VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
+
+
+def _forget_pool() -> None:
+    # A forked child must not reuse the parent's unused bytes: both would make the same ids.
+    global _pool
+    _pool = _RandomPool()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
 def new_signal_id() -> str:
-    """A random id for a log, metric, score or feedback record (a UUID, as Mastra's)."""
-    return str(uuid.uuid4())
+    """A random id for a log, metric, score or feedback record (a version-4 UUID, as
+    Mastra's ``crypto.randomUUID()``).
+
+    The same 122 random bits from the OS as ``uuid.uuid4()``, read in blocks instead of
+    one system call per id: derived metrics make one or more ids per ended span on the
+    exporter's worker, where ``str(uuid.uuid4())`` cost about 2 µs.
+    """
+    pool = _pool
+    at = pool.offset
+    if at + 16 > len(pool.data):
+        pool.data, at = os.urandom(_POOL_BYTES), 0
+    pool.offset = at + 16
+    h = pool.data[at:at + 16].hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
 
 
 def _s(attr: str, name: str, kind: SignalKind = "text", nullable: bool = True) -> SignalColumn:

@@ -12,7 +12,9 @@ dropped alone and counted ``invalid``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from itertools import chain
+from operator import attrgetter
 from typing import Any
 
 from ...model.spans import COLUMNS, SpanRecord
@@ -35,6 +37,23 @@ def cut_utf8(value: str, max_bytes: int) -> str | None:
         return None
     keep = raw[:max_bytes - len(ELLIPSIS.encode("utf-8"))]
     return keep.decode("utf-8", "ignore") + ELLIPSIS
+
+
+_BOUNDED_VALUES = attrgetter(*(attr for attr, _ in BOUNDED))
+
+
+def bound_records(records: Sequence[SpanRecord], max_bytes: int) -> Sequence[SpanRecord]:
+    """:func:`bound_record` of a batch: ``records`` itself, without looking at a record on
+    its own, when no bounded value of the batch could exceed ``max_bytes`` (one C-level
+    pass over their lengths; a character is at most 4 bytes)."""
+    try:
+        longest = max(map(len, filter(None, chain.from_iterable(map(_BOUNDED_VALUES,
+                                                                     records)))), default=0)
+    except TypeError:  # a value that is not text: let bound_record look at each
+        longest = max_bytes
+    if longest * 4 <= max_bytes:
+        return records
+    return [bound_record(r, max_bytes) for r in records]
 
 
 def bound_record(record: SpanRecord, max_bytes: int,

@@ -6,7 +6,7 @@ types, and how each kind of value is written and read back, come from the dialec
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from operator import attrgetter
 from typing import Any
 
@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from ...model.signals import SIGNAL_TABLES, SignalContext, SignalTable
 from ...model.time import truncate_ms
+from .columnar import NULL_COLUMN, Column, clean_columns, map_values, transpose
 from .dialects.base import CURSOR, SIGNAL_DEFAULTS, SqlDialect
 
 
@@ -66,6 +67,46 @@ class SignalCodec:
             else:  # tags
                 values[i] = d.encode_tags(v)
         return values
+
+    def encode_columns(self, records: Sequence[SignalContext]) -> list[Column]:
+        """The batch column by column in :attr:`names` order: the values of
+        :meth:`encode`, with :data:`~.columnar.NULL_COLUMN` for a column NULL in every
+        row (see :mod:`.columnar`)."""
+        d = self.dialect
+        table = self.spec.table
+        n = len(records)
+        cols: list[Any] = transpose(map(self._get, records), len(self.columns))
+        out: list[Column] = [NULL_COLUMN] * len(cols)
+        texts = []
+        for i, c in enumerate(self.columns):
+            col = cols[i]
+            kind = c.kind
+            if kind == "tags":  # NOT NULL: an empty list where there is none
+                out[i] = [d.encode_tags(v) for v in col]
+                continue
+            nulls = col.count(None)
+            if kind == "json" and not c.nullable:
+                default = SIGNAL_DEFAULTS.get(c.name, {})
+                out[i] = [d.encode_json(default if v is None else v) for v in col]
+            elif nulls == n:
+                continue
+            elif kind == "text":
+                texts.append(i)
+            elif kind == "timestamp":
+                out[i] = map_values(col, d.encode_signal_timestamp)
+            elif kind == "float":
+                out[i] = map_values(col, float)
+            else:  # json
+                out[i] = map_values(col, d.encode_json)
+        if d.plain_signal_text and clean_columns([cols[i] for i in texts]):
+            for i in texts:
+                out[i] = cols[i]
+        else:
+            for i in texts:
+                name = self.columns[i].name
+                out[i] = [d.encode_signal_text(table, name, v) if isinstance(v, str) else v
+                          for v in cols[i]]
+        return out
 
     def decode(self, row: Mapping[str, Any]) -> Any:
         d = self.dialect

@@ -39,16 +39,18 @@ class SignalsMixin(StoreParts):
         codec = self._signal(signal)
         if not records:
             return
-        rows = [codec.encode(r) for r in records]
+        # Encoded column by column, a chunk at a time (see ..columnar).
+        chunks = [codec.encode_columns(records[i:i + CHUNK])
+                  for i in range(0, len(records), CHUNK)]
         d = self.dialect
         timestamps = codec.timestamps(records)
         for attempt in (1, 2):
             d.before_signal_write(self.engine, codec.table, timestamps)
             try:
                 with self.engine.begin() as conn:
-                    for i in range(0, len(rows), CHUNK):
-                        d.insert_signals(conn, codec.table, codec.id_name, codec.names,
-                                         rows[i:i + CHUNK])
+                    for columns in chunks:
+                        d.insert_signal_columns(conn, codec.table, codec.id_name,
+                                                codec.names, columns)
                 return
             except sa.exc.DBAPIError as exc:
                 if attempt == 2 or not d.lacks_room(exc):

@@ -26,6 +26,14 @@ from ....model.signals import (
 )
 from ....model.spans import COLUMNS, TABLE_SPANS, ColumnSpec, SpanRecord
 from ....model.time import format_iso, parse_iso, truncate_ms
+from ..columnar import (
+    NULL_COLUMN,
+    Column,
+    clean_columns,
+    full_rows,
+    map_values,
+    transpose,
+)
 
 _GET_ALL = attrgetter(*(c.attr for c in COLUMNS))
 _NAMES = tuple(c.name for c in COLUMNS)
@@ -80,6 +88,12 @@ class SqlDialect:
     def __init__(self, max_json_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.max_json_bytes = max_json_bytes
         self.truncated_fields = 0  # JSON values replaced by the truncation marker
+        # Whether the text hooks are this class's (only NUL/surrogates change): then a
+        # batch whose text is clean skips them (see encode_columns).
+        cls = type(self)
+        self.plain_text = cls.encode_text is SqlDialect.encode_text
+        self.plain_signal_text = (self.plain_text and cls.encode_signal_text
+                                  is SqlDialect.encode_signal_text)
 
     # ------------------------------------------------------------------ schema
     def column_type(self, spec: ColumnSpec) -> sa.types.TypeEngine[Any]:
@@ -161,6 +175,41 @@ class SqlDialect:
         for i in _BOOL:
             values[i] = self.encode_bool(values[i])
         return values
+
+    def encode_columns(self, records: Sequence[SpanRecord], now: datetime,
+                       touch: bool = False) -> list[Column]:
+        """The batch's values column by column, in ``COLUMNS`` order (see
+        :mod:`..columnar`): the same values as :meth:`encode_values` row by row, with
+        :data:`~..columnar.NULL_COLUMN` for a column that is NULL in every row."""
+        n = len(records)
+        cols: list[Any] = transpose(map(_GET_ALL, records), len(_NAMES))
+        out: list[Column] = [NULL_COLUMN] * len(cols)
+        texts = [i for i in _TEXT if cols[i].count(None) != n]
+        if self.plain_text and clean_columns([cols[i] for i in texts]):
+            for i in texts:
+                out[i] = cols[i]
+        else:
+            for i in texts:
+                out[i] = map_values(cols[i], self.encode_text)
+        encode_json = self.encode_json
+        for i in _JSON:
+            if cols[i].count(None) != n:
+                out[i] = map_values(cols[i], encode_json)
+        encode_ts = self.encode_timestamp
+        stamp = encode_ts(now)  # createdAt/updatedAt: one value for the whole batch
+        for i in _TIMESTAMP:
+            col = cols[i]
+            nulls = col.count(None)
+            if i in (_CREATED, _UPDATED):
+                if nulls == n or (touch and i == _UPDATED):
+                    out[i] = [stamp] * n
+                else:
+                    out[i] = [stamp if v is None else encode_ts(v) for v in col]
+            elif nulls != n:
+                out[i] = map_values(col, encode_ts)
+        for i in _BOOL:
+            out[i] = [self.encode_bool(v) for v in cols[i]]
+        return out
 
     def decode(self, row: Mapping[str, Any]) -> SpanRecord:
         values: dict[str, Any] = {}
@@ -348,6 +397,14 @@ class SqlDialect:
                        names: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         """Insert rows (values in ``names`` order), skipping records already stored."""
         raise NotImplementedError
+
+    def insert_signal_columns(self, conn: sa.Connection, table: sa.Table, id_column: str,
+                              names: Sequence[str], columns: Sequence[Column]) -> None:
+        """:meth:`insert_signals` of a batch encoded column by column (values in
+        ``names`` order, :data:`~..columnar.NULL_COLUMN` for a column NULL in every row);
+        a dialect with a faster path for such batches overrides this."""
+        size = next((len(c) for c in columns if c is not NULL_COLUMN), 0)
+        self.insert_signals(conn, table, id_column, names, full_rows(columns, size))
 
     def prepare_signal_tables(self, engine: sa.Engine, tables: Sequence[sa.Table]) -> None:
         """Once per store, when the signal tables are found (PostgreSQL: the partitions

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence, Sized
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
@@ -37,7 +37,8 @@ from ....model.jsonsafe import clean_text, dumps, to_jsonable
 from ....model.signals import TABLE_METRICS, TABLE_SCORES, SignalColumn
 from ....model.spans import COLUMNS, TABLE_SPANS, ColumnSpec, SpanRecord
 from ....model.time import truncate_ms
-from ..bounds import bound_record
+from ..bounds import bound_record, bound_records
+from ..columnar import NULL_COLUMN, Column, full_rows
 from ..partitions import DayPartitions, days_of, window
 from .base import (
     CURSOR,
@@ -68,6 +69,9 @@ TZ_TWINS: tuple[tuple[str, str, str], ...] = (
 _TWIN_OF = {plain: twin for plain, twin, _ in TZ_TWINS}
 _PREPARER = postgresql.dialect().identifier_preparer  # type: ignore[no-untyped-call]
 _KEEP = frozenset({"traceId", "spanId", "createdAt", "createdAtZ"})
+# The spans table's column order: Mastra's columns, then the twins (see build_table).
+_POSITION = {c.name: i for i, c in enumerate(COLUMNS)}
+_TABLE_ORDER = (*(c.name for c in COLUMNS), *(twin for _, twin, _ in TZ_TWINS))
 # Key of the advisory lock that serialises migrations (a stable 31-bit number).
 LOCK_KEY = zlib.crc32(b"mastra_storage.migrate") & 0x7FFFFFFF
 
@@ -195,6 +199,29 @@ class PostgresDialect(NativeTimestamps, SqlDialect):
             row[twin] = value.replace(tzinfo=timezone.utc) if value is not None else None
         return row
 
+    def encode_columns(self, records: Sequence[SpanRecord], now: datetime,
+                       touch: bool = False) -> list[Column]:
+        """:meth:`encode`'s values column by column (bounded text, naive UTC timestamps),
+        then the ``…AtZ`` twins, in the table's column order."""
+        columns = super().encode_columns(bound_records(records, INDEXED_TEXT_BYTES), now,
+                                         touch)
+        for plain, _, _ in TZ_TWINS:
+            col = columns[_POSITION[plain]]
+            columns.append(NULL_COLUMN if col is NULL_COLUMN else
+                           [None if v is None else v.replace(tzinfo=timezone.utc) for v in col])
+        return columns
+
+    def upsert_records(self, conn: sa.Connection, table: sa.Table,
+                       records: Sequence[SpanRecord], now: datetime) -> None:
+        """A batch from ``copy_threshold`` rows: encoded column by column and COPYed
+        into the staging table, then merged (:meth:`_upsert_copy`); below, as dicts."""
+        records = dedupe_records(records)
+        if not self._use_copy(records) or tuple(table.c.keys()) != _TABLE_ORDER:
+            self.upsert_rows(conn, table, [self.encode(r, now) for r in records])
+            return
+        self._upsert_copy(conn, table, full_rows(self.encode_columns(records, now),
+                                                 len(records)))
+
     def read_column(self, table: sa.Table, spec: ColumnSpec) -> sa.ColumnElement[Any]:
         twin = _TWIN_OF.get(spec.name)
         if twin is None or twin not in table.c:
@@ -236,7 +263,7 @@ class PostgresDialect(NativeTimestamps, SqlDialect):
             where=self.not_ended_over(table.c.endedAt, stmt.excluded.endedAt),
         )
 
-    def _use_copy(self, rows: Sequence[dict[str, Any]]) -> bool:
+    def _use_copy(self, rows: Sized) -> bool:
         """COPY + merge pays from ``copy_threshold`` rows (measured); VALUES below."""
         method = self.bulk_method
         if method == "auto":
@@ -247,7 +274,8 @@ class PostgresDialect(NativeTimestamps, SqlDialect):
                     rows: Sequence[dict[str, Any]]) -> None:
         rows = dedupe_rows(rows)
         if self._use_copy(rows):
-            self._upsert_copy(conn, table, rows)
+            names = table.c.keys()
+            self._upsert_copy(conn, table, [[row[n] for n in names] for row in rows])
         else:
             conn.execute(self.upsert(table), rows)
 
@@ -270,8 +298,9 @@ class PostgresDialect(NativeTimestamps, SqlDialect):
             raise sa.exc.DBAPIError.instance(sql, None, exc, psycopg.Error) from exc
 
     def _stage(self, conn: sa.Connection, table: sa.Table,
-               rows: Sequence[dict[str, Any]]) -> tuple[Any, str, list[str]]:
-        """COPY ``rows`` into this session's staging table: (cursor, its name, columns)."""
+               rows: Iterable[Sequence[Any]]) -> tuple[Any, str, list[str]]:
+        """COPY ``rows`` (values in the table's column order) into this session's staging
+        table: (cursor, its name, columns)."""
         names = [c.name for c in table.columns]
         quote = conn.dialect.identifier_preparer.quote
         cols = ", ".join(quote(n) for n in names)
@@ -286,7 +315,7 @@ class PostgresDialect(NativeTimestamps, SqlDialect):
                         f"(LIKE {target} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
             with cur.copy(sql) as copy:
                 for row in rows:
-                    copy.write_row([row[n] for n in names])
+                    copy.write_row(row)
         return cur, stage, names
 
     def _update_copy(self, conn: sa.Connection, table: sa.Table,
@@ -294,7 +323,8 @@ class PostgresDialect(NativeTimestamps, SqlDialect):
         """COPY into the staging table, then one UPDATE … FROM it."""
         quote = conn.dialect.identifier_preparer.quote
         target = self._qualified(table.schema, table.name)
-        cur, stage, names = self._stage(conn, table, rows)
+        order = table.c.keys()
+        cur, stage, names = self._stage(conn, table, [[row[n] for n in order] for row in rows])
         with cur:
             sets = ", ".join(f"{quote(n)} = s.{quote(n)}" for n in names if n not in _KEEP)
             sql = (f"UPDATE {target} AS t SET {sets} FROM {stage} AS s "
@@ -307,8 +337,9 @@ class PostgresDialect(NativeTimestamps, SqlDialect):
         return changed
 
     def _upsert_copy(self, conn: sa.Connection, table: sa.Table,
-                     rows: Sequence[dict[str, Any]]) -> None:
-        """COPY into the staging table, then one INSERT … SELECT … ON CONFLICT."""
+                     rows: Iterable[Sequence[Any]]) -> None:
+        """COPY ``rows`` (in the table's column order) into the staging table, then one
+        INSERT … SELECT … ON CONFLICT."""
         quote = conn.dialect.identifier_preparer.quote
         target = self._qualified(table.schema, table.name)
         cur, stage, names = self._stage(conn, table, rows)
@@ -426,9 +457,43 @@ class PostgresDialect(NativeTimestamps, SqlDialect):
 
     def insert_signals(self, conn: sa.Connection, table: sa.Table, id_column: str,
                        names: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        if self._use_copy(rows):
+            self._insert_signals_copy(conn, table, id_column, names, rows)
+            return
         stmt = postgresql.insert(table).on_conflict_do_nothing(
             index_elements=[id_column, "timestamp"])
         conn.execute(stmt, [dict(zip(names, r, strict=True)) for r in rows])
+
+    def insert_signal_columns(self, conn: sa.Connection, table: sa.Table, id_column: str,
+                              names: Sequence[str], columns: Sequence[Column]) -> None:
+        size = next((len(c) for c in columns if c is not NULL_COLUMN), 0)
+        self.insert_signals(conn, table, id_column, names, full_rows(columns, size))
+
+    def _insert_signals_copy(self, conn: sa.Connection, table: sa.Table, id_column: str,
+                             names: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        """COPY into a staging table of the data columns, then one INSERT … SELECT … ON
+        CONFLICT DO NOTHING: the way spans are written (measured ~2.5x faster than the
+        executemany of VALUES for 1,000 metrics), records already stored skipped as
+        before. The stage is made ``AS SELECT … WITH NO DATA``: no NOT NULL on the cursor
+        columns, which the target's own defaults fill."""
+        target = self._qualified(table.schema, table.name)
+        cols = ", ".join(_PREPARER.quote(n) for n in names)
+        stage = stage_table(target, names, prefix=table.name)
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        copy_sql = f"COPY {stage} ({cols}) FROM STDIN"
+        merge = (f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {stage} "
+                 f'ON CONFLICT ({_PREPARER.quote(id_column)}, "timestamp") DO NOTHING')
+        with raw.cursor() as cur:
+            with self._driver_errors(copy_sql):
+                cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS "
+                            f"AS SELECT {cols} FROM {target} WITH NO DATA")
+                with cur.copy(copy_sql) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            with self._driver_errors(merge):
+                cur.execute(merge)
+                cur.execute(f"TRUNCATE {stage}")  # chunks may share a transaction
 
     def signal_tags_contains(self, col: sa.ColumnElement[Any],
                              tag: str) -> ColumnElement[bool]:
@@ -630,11 +695,24 @@ def _if_trigger(table: sa.Table, trigger: str, statement: str, negate: bool = Fa
     )
 
 
-def stage_table(target: str, names: Sequence[str]) -> str:
+def stage_table(target: str, names: Sequence[str], prefix: str = TABLE_SPANS) -> str:
     """This session's temporary staging table for ``target`` with exactly ``names``.
 
     The name carries a hash of both, so a pooled connection whose staging table predates
     a migration (or serves another schema) never COPYs into the wrong shape.
     """
     digest = zlib.crc32(("|".join([target, *names])).encode("utf-8"))
-    return f"{TABLE_SPANS}_stage_{digest:08x}"
+    return f"{prefix}_stage_{digest:08x}"
+
+
+def dedupe_records(records: Sequence[SpanRecord]) -> Sequence[SpanRecord]:
+    """One record per ``(traceId, spanId)``, the last one winning (as :func:`dedupe_rows`
+    for rows): one statement can't upsert a key twice."""
+    if len(records) < 2 or len({(r.trace_id, r.span_id) for r in records}) == len(records):
+        return records
+    seen: dict[tuple[str, str], SpanRecord] = {}
+    for record in records:
+        key = (record.trace_id, record.span_id)
+        seen.pop(key, None)
+        seen[key] = record
+    return list(seen.values())

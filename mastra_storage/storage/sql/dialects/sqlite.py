@@ -10,7 +10,7 @@ Python. The same SQL then works on every SQLite version, and on text and JSONB r
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +21,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from ....model.jsonsafe import loads, to_jsonable
 from ....model.spans import COLUMNS, ColumnSpec, SpanRecord
+from ..columnar import Column, live_rows, null_pattern
 from ..jsonb import JsonbError, decode
 from .base import SqlDialect, step_literal
 
@@ -65,7 +66,8 @@ class SQLiteDialect(SqlDialect):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._compiled: dict[tuple[str, sa.Table], tuple[str, tuple[str, ...]]] = {}
+        # (kind, table[, NULL pattern]) -> (qmark SQL, parameter order)
+        self._compiled: dict[tuple[Any, ...], tuple[str, tuple[str, ...]]] = {}
 
     def column_type(self, spec: ColumnSpec) -> sa.types.TypeEngine[Any]:
         return sa.Integer() if spec.kind == "bool" else sa.Text()
@@ -143,13 +145,30 @@ class SQLiteDialect(SqlDialect):
 
     def upsert_records(self, conn: sa.Connection, table: sa.Table,
                        records: Sequence[SpanRecord], now: datetime) -> None:
-        sql, names = self._positional(conn, ("upsert", table), self.upsert(table),
-                                      [c.name for c in table.columns])
-        encode = self.encode_values
-        if names == COLUMN_NAMES:  # the compiled order is the record's: no dicts at all
-            conn.exec_driver_sql(sql, [tuple(encode(r, now)) for r in records])
-        else:  # pragma: no cover - a table with extra columns
+        """Encode the batch column by column and upsert it with the statement of its NULL
+        pattern: a column NULL in every row is a literal ``NULL`` there, not a bound
+        ``None`` per row (see :mod:`..columnar`)."""
+        columns = self.encode_columns(records, now)
+        nulls = null_pattern(columns)
+        sql, names = self._positional(conn, ("upsert", table, nulls),
+                                      self._values_statement(table, nulls, self.upsert),
+                                      None)
+        if names != tuple(n for i, n in enumerate(COLUMN_NAMES) if i not in nulls):
+            # pragma: no cover - a table with extra columns
             self.upsert_rows(conn, table, [self.encode(r, now) for r in records])
+            return
+        conn.exec_driver_sql(sql, live_rows(columns))
+
+    @staticmethod
+    def _values_statement(table: sa.Table, nulls: frozenset[int],
+                          finish: Callable[[sa.Table, sqlite.Insert], sa.Executable]
+                          ) -> sa.Executable:
+        """``INSERT INTO table VALUES (...)`` with a bound parameter per column, except
+        the columns at ``nulls`` (their position in ``table.columns``): literal NULL;
+        ``finish(table, insert)`` adds the conflict clause."""
+        values = {c.name: sa.null() if i in nulls else sa.bindparam(c.name, type_=c.type)
+                  for i, c in enumerate(table.columns)}
+        return finish(table, sqlite.insert(table).values(values))
 
     def update_rows(self, conn: sa.Connection, table: sa.Table, stmt: sa.Executable,
                     rows: Sequence[dict[str, Any]]) -> int | None:
@@ -157,7 +176,7 @@ class SQLiteDialect(SqlDialect):
         result = conn.exec_driver_sql(sql, [tuple([r[n] for n in names]) for r in rows])
         return int(result.rowcount)  # sqlite3 sums an executemany's changes
 
-    def _positional(self, conn: sa.Connection, key: tuple[str, sa.Table], stmt: sa.Executable,
+    def _positional(self, conn: sa.Connection, key: tuple[Any, ...], stmt: sa.Executable,
                     column_keys: list[str] | None) -> tuple[str, tuple[str, ...]]:
         """``stmt`` compiled once to qmark SQL plus the parameter order.
 
@@ -172,6 +191,26 @@ class SQLiteDialect(SqlDialect):
         return cached
 
     # ------------------------------------------------------------------ signals
+    def insert_signal_columns(self, conn: sa.Connection, table: sa.Table, id_column: str,
+                              names: Sequence[str], columns: Sequence[Column]) -> None:
+        """As :meth:`insert_signals`, from a column-encoded batch: the statement of its
+        NULL pattern, the other columns bound (see :mod:`..columnar`)."""
+        nulls = frozenset(names[i] for i in null_pattern(columns))
+        key = ("insert", table, nulls)
+        cached = self._compiled.get(key)
+        if cached is None:
+            values = {n: sa.null() if n in nulls else sa.bindparam(n, type_=table.c[n].type)
+                      for n in names}
+            stmt = sqlite.insert(table).values(values).on_conflict_do_nothing()
+            compiled = stmt.compile(dialect=conn.dialect)
+            cached = self._compiled[key] = (compiled.string,
+                                             tuple(compiled.positiontup or ()))
+        sql, order = cached
+        if order != tuple(n for n in names if n not in nulls):  # pragma: no cover
+            super().insert_signal_columns(conn, table, id_column, names, columns)
+            return
+        conn.exec_driver_sql(sql, live_rows(columns))
+
     def insert_signals(self, conn: sa.Connection, table: sa.Table, id_column: str,
                        names: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         stmt = sqlite.insert(table).on_conflict_do_nothing()
@@ -247,8 +286,9 @@ class SQLiteDialect(SqlDialect):
             return None
         return int(value) if value is not None else 0
 
-    def upsert(self, table: sa.Table) -> sa.Executable:
-        stmt = sqlite.insert(table)
+    def upsert(self, table: sa.Table, stmt: sqlite.Insert | None = None) -> sa.Executable:
+        """The upsert of ``table`` (on ``stmt``, an ``INSERT`` of it, when given)."""
+        stmt = sqlite.insert(table) if stmt is None else stmt
         keep = self.immutable_columns
         return stmt.on_conflict_do_update(
             index_elements=["spanId", "traceId"],
