@@ -572,3 +572,36 @@ class BatchWorker:
 
 
 __all__ = ["BatchSink", "BatchWorker", "KeyedBuffer", "QueueBuffer", "Retry", "Stop"]
+
+
+class WorkerHandles:
+    """What an exporter built on a :class:`BatchWorker` exposes of it, in one place:
+    its depth, how it waits between retries (tests record the schedule), how long it
+    may take at interpreter exit, and its thread."""
+
+    _worker: BatchWorker
+
+    @property
+    def buffered(self) -> int:
+        """Items waiting to be written (pending plus the batch being written)."""
+        return self._worker.buffered
+
+    @property
+    def sleep(self) -> Callable[[float], object]:
+        return self._worker.sleep
+
+    @sleep.setter
+    def sleep(self, value: Callable[[float], object]) -> None:
+        self._worker.sleep = value
+
+    @property
+    def exit_timeout(self) -> float | None:
+        return self._worker.exit_timeout
+
+    @exit_timeout.setter
+    def exit_timeout(self, value: float | None) -> None:
+        self._worker.exit_timeout = value
+
+    @property
+    def _thread(self) -> threading.Thread | None:
+        return self._worker._thread

@@ -30,7 +30,6 @@ import gzip as gzip_module
 import logging
 import os
 import random
-import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -51,7 +50,7 @@ from ..tracing.events import (
     TracingEvent,
     TracingEventType,
 )
-from .batching import BatchWorker, QueueBuffer, Stop
+from .batching import BatchWorker, QueueBuffer, Stop, WorkerHandles
 from .cloud_endpoints import (
     SEGMENTS,
     SIGNALS,
@@ -113,7 +112,7 @@ class CloudExporterStats:
     probes: int = 0  # requests asking whether a pause is over
 
 
-class MastraPlatformExporter:
+class MastraPlatformExporter(WorkerHandles):
     """Sends every signal to a Mastra-compatible collector; a no-op without a token.
     ``CloudExporter`` is the same class under Mastra's older name.
 
@@ -300,29 +299,8 @@ class MastraPlatformExporter:
 
     # ------------------------------------------------------------------ introspection
     @property
-    def buffered(self) -> int:
-        return self._worker.buffered
-
-    @property
     def auth_cooldown_remaining(self) -> float:
         return max(0.0, self.auth_cooldown_until - self.clock())
-
-    @property
-    def sleep(self) -> Callable[[float], object]:
-        """How the worker waits between retries (tests record the schedule here)."""
-        return self._worker.sleep
-
-    @sleep.setter
-    def sleep(self, value: Callable[[float], object]) -> None:
-        self._worker.sleep = value
-
-    @property
-    def exit_timeout(self) -> float | None:
-        return self._worker.exit_timeout
-
-    @property
-    def _thread(self) -> threading.Thread | None:
-        return self._worker._thread
 
     def __repr__(self) -> str:  # the token is deliberately absent
         state = "enabled" if self.enabled else "disabled (no access token)"

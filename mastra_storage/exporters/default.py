@@ -37,7 +37,7 @@ from ..tracing.events import (
     TracingEvent,
     TracingEventType,
 )
-from .batching import BatchWorker, KeyedBuffer, QueueBuffer
+from .batching import BatchWorker, KeyedBuffer, QueueBuffer, WorkerHandles
 from .derived_metrics import derive_metrics
 from .drops import DropCounter, DropReason, OnDrop
 from .pricing import PriceTable
@@ -151,7 +151,7 @@ class _Plan:
         return sum(self.counts.values())
 
 
-class MastraStorageExporter:
+class MastraStorageExporter(WorkerHandles):
     """Persists all five signals to the observability store (spans with a
     provider-appropriate strategy). ``DefaultExporter`` is the same class under Mastra's
     older name.
@@ -341,28 +341,6 @@ class MastraStorageExporter:
         """Flush, stop the worker; later events are dropped as ``after-shutdown``."""
         self._worker.shutdown(timeout)
         self.stats.drops = self.drops.snapshot()
-
-    @property
-    def buffered(self) -> int:
-        """Spans waiting to be written (pending plus the batch being written)."""
-        return self._worker.buffered
-
-    @property
-    def sleep(self) -> Callable[[float], object]:
-        """How the worker waits between retries (tests record the schedule here)."""
-        return self._worker.sleep
-
-    @sleep.setter
-    def sleep(self, value: Callable[[float], object]) -> None:
-        self._worker.sleep = value
-
-    @property
-    def exit_timeout(self) -> float | None:
-        return self._worker.exit_timeout
-
-    @exit_timeout.setter
-    def exit_timeout(self, value: float | None) -> None:
-        self._worker.exit_timeout = value
 
     # ------------------------------------------------------------------ the sink
     def write_batch(self, buffer: str, items: Sequence[Any]) -> None:
