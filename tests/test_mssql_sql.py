@@ -197,7 +197,9 @@ def test_upsert_is_a_holdlock_merge_on_the_key(store: MSSQLStore) -> None:
     assert ") AS s ON " in sql
     assert "ON t.[traceId] = s.[traceId] AND t.[spanId] = s.[spanId]" in sql
     assert sql.endswith(");")
-    update = sql[sql.index("WHEN MATCHED THEN UPDATE SET"):sql.index("WHEN NOT MATCHED")]
+    # A running snapshot never replaces an ended span (a late or retried start event).
+    matched = "WHEN MATCHED AND (t.[endedAt] IS NULL OR s.[endedAt] IS NOT NULL) THEN UPDATE SET"
+    update = sql[sql.index(matched):sql.index("WHEN NOT MATCHED")]
     for n in names:
         present = f"= s.[{n}]" in update or f"= s.{n}" in update
         assert present == (n not in ("traceId", "spanId", "createdAt")), n
@@ -214,7 +216,8 @@ def test_update_statement(store: MSSQLStore) -> None:
     assert sql.startswith("UPDATE obs.mastra_ai_spans SET name=:name,")
     assert "[createdAt]" not in sql and "[updatedAt]=:updatedAt" in sql
     assert sql.endswith("WHERE obs.mastra_ai_spans.[traceId] = :_traceId AND "
-                        "obs.mastra_ai_spans.[spanId] = :_spanId")
+                        "obs.mastra_ai_spans.[spanId] = :_spanId AND "
+                        "(obs.mastra_ai_spans.[endedAt] IS NULL OR :_endedAt IS NOT NULL)")
 
 
 def test_row_codec() -> None:
