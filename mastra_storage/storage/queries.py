@@ -116,6 +116,13 @@ class Pagination:
     def offset(self) -> int:
         return self.page * self.per_page
 
+    def total_from_page(self, rows: int) -> int | None:
+        """The list's length when this page's ``rows`` tell it — a page that is not full
+        ends the list, an empty first page means nothing matches — else None (count)."""
+        if 0 < rows < self.per_page or (rows == 0 and self.page == 0):
+            return self.offset + rows
+        return None
+
 
 @dataclass
 class TracesPage:

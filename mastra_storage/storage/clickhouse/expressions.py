@@ -8,6 +8,7 @@ package and those placeholders ever reaches the query text.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from datetime import datetime, timezone
@@ -103,11 +104,21 @@ def json_key_equals(col: str, key: str, value: Any, p: Params) -> str:
         return (f"({has} AND {kind} IN ('Int64', 'UInt64', 'Double') AND "
                 f"JSONExtractFloat({doc}, {k}) = {p.add(v, 'Float64')})")
     if isinstance(v, str):
-        return (f"({has} AND {kind} = 'String' AND JSONExtractString({doc}, {k}) = "
-                f"{p.add(v, 'String')})")
+        # The JSON text is parsed only where it can hold the string (see may_hold); the
+        # type check (which implies the key is there) only where the value is equal.
+        return (f"({may_hold(doc, v, p)} AND JSONExtractString({doc}, {k}) = "
+                f"{p.add(v, 'String')} AND {kind} = 'String')")
     text, _ = dumps(v)
     return (f"({has} AND {kind} IN ('Object', 'Array') AND JSONExtractRaw({doc}, {k}) = "
             f"{p.add(text, 'String')})")
+
+
+def may_hold(doc: str, string: str, p: Params) -> str:
+    """A cheap necessary condition for the JSON text ``doc`` to hold ``string`` (a key or
+    a string value): JSON without a backslash has no escapes, so the string's own JSON
+    text is in it; a row with a backslash anywhere is left to the exact test."""
+    needle = p.add(json.dumps(string, ensure_ascii=False), "String")
+    return f"(position({doc}, {needle}) > 0 OR position({doc}, {p.add(chr(92), 'String')}) > 0)"
 
 
 def json_array_has(col: str, item: str, p: Params) -> str:

@@ -41,6 +41,7 @@ from .expressions import (
     HAS_ERROR,
     NO_ERROR,
     ROOT,
+    TS_TYPE,
     Params,
     clean_params,
     json_array_has,
@@ -252,6 +253,12 @@ class ClickHouseStore(SignalsMixin, TraceQueryMixin, BaseStore):
         # older one (the hazard that default guards against, for mutable columns).
         self.by_trace_settings: dict[str, Any] = {**(self.read_settings or {}),
                                                   "use_skip_indexes_if_final": 1}
+        # Reads of whole rows by their keys may also filter on those keys before FINAL
+        # merges the versions (PREWHERE), for the same reason: the heavy columns are then
+        # read only in the granules holding the keys (a page of 25 roots: ~40 instead of
+        # ~60 ms at 1,000,000 spans).
+        self.by_key_settings: dict[str, Any] = {**self.by_trace_settings,
+                                                "optimize_move_to_prewhere_if_final": 1}
         self._given_client = client
         self._client: Any = client
         self._lock = threading.Lock()
@@ -435,10 +442,11 @@ class ClickHouseStore(SignalsMixin, TraceQueryMixin, BaseStore):
             values[attr] = value
         return SpanRecord(**values)
 
-    def _fetch(self, sql: str, params: dict[str, Any]) -> list[SpanRecord]:
+    def _fetch(self, sql: str, params: dict[str, Any],
+               settings: dict[str, Any] | None = None) -> list[SpanRecord]:
         """Rows of a query that selects by traceId (every caller does)."""
         result = self.client.query(sql, parameters=clean_params(params),
-                                   settings=self.by_trace_settings)
+                                   settings=settings or self.by_trace_settings)
         names = result.column_names
         return [self._decode(names, row) for row in result.result_rows]
 
@@ -629,17 +637,18 @@ class ClickHouseStore(SignalsMixin, TraceQueryMixin, BaseStore):
         p = Params()
         where = " AND ".join(self._filter_conditions(filters, p))
         spans = self.schema.spans
-        total_rows = self.query_rows(f"SELECT count() FROM {spans} FINAL WHERE {where}",
-                                     p.values)
-        total = int(total_rows[0][0]) if total_rows else 0
-        if total <= pagination.offset:
-            return [], total
-        # Phase 1: the page's keys, reading only the light key columns.
+        # Phase 1: the page's keys, reading only the light key columns. A page that is
+        # not full tells the total (a rare filter value, the last page); else count.
         limit = p.add(pagination.per_page, "UInt32")
         offset = p.add(pagination.offset, "UInt32")
         keys = self.query_rows(
-            f"SELECT `traceId`, `spanId` FROM {spans} FINAL WHERE {where} "
+            f"SELECT `traceId`, `spanId`, `startedAt` FROM {spans} FINAL WHERE {where} "
             f"ORDER BY {self._order(order_by)} LIMIT {limit} OFFSET {offset}", p.values)
+        total = pagination.total_from_page(len(keys))
+        if total is None:
+            total_rows = self.query_rows(f"SELECT count() FROM {spans} FINAL WHERE {where}",
+                                         p.values)
+            total = int(total_rows[0][0]) if total_rows else 0
         if not keys:
             return [], total
         # Phase 2: the full rows of just those keys, by primary key.
@@ -647,10 +656,16 @@ class ClickHouseStore(SignalsMixin, TraceQueryMixin, BaseStore):
         conds = [f"`traceId` IN {q.add([k[0] for k in keys], 'Array(String)')}",
                  f"`spanId` IN {q.add([k[1] for k in keys], 'Array(String)')}",
                  *self._root_conditions(q)]
+        if self.helpers:
+            # The page's start times on the ordering key's time column (a root's start):
+            # the primary index then reads only the granules holding them.
+            started = q.add(sorted({ts_text(k[2]) for k in keys}), f"Array({TS_TYPE})")
+            conds.append(f"`{HELPER_ROOT_STARTED}` IN {started}")
         rows = self._fetch(
-            f"SELECT {_FULL_SELECT} FROM {spans} FINAL WHERE {' AND '.join(conds)}", q.values)
+            f"SELECT {_FULL_SELECT} FROM {spans} FINAL WHERE {' AND '.join(conds)}", q.values,
+            self.by_key_settings)
         by_key = {r.key: r for r in rows}
-        return [by_key[(t, s)] for t, s in keys if (t, s) in by_key], total
+        return [by_key[(k[0], k[1])] for k in keys if (k[0], k[1]) in by_key], total
 
 
 

@@ -71,6 +71,18 @@ def upgrade(engine: sa.Engine, revision: str = "head", schema: str | None = None
         command.upgrade(cfg, revision)
 
 
+def downgrade(engine: sa.Engine, revision: str, schema: str | None = None) -> None:
+    """Take the database behind ``engine`` back to ``revision`` (e.g. ``"0002"``: without
+    migration 0003's read indexes), under the same lock as :func:`upgrade`."""
+    from alembic import command
+
+    cfg = _config(engine.url.render_as_string(hide_password=False), schema)
+    with engine.begin() as conn:
+        dialect_for(conn.dialect.name).migration_lock(conn)
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
+
+
 def offline_sql(url: str, revision: str = "head", schema: str | None = None) -> str:
     """The DDL the upgrade would run, for review or for a DBA (``migrate --sql``)."""
     from alembic import command

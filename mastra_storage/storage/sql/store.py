@@ -227,7 +227,7 @@ class SQLStore(MetricsMixin, TraceQueryMixin, RetentionMixin, BaseStore):
                 values = entity_type_values(value)
                 conds.append(col == value if len(values) == 1 else col.in_(values))
             else:
-                conds.append(col == value)
+                conds.append(d.equals(col, value))
         if f.started_from is not None:
             conds.append(root.c.startedAt >= d.timestamp_param(f.started_from))
         if f.started_to is not None:
@@ -236,12 +236,8 @@ class SQLStore(MetricsMixin, TraceQueryMixin, RetentionMixin, BaseStore):
             conds.append(root.c.endedAt >= d.timestamp_param(f.ended_from))
         if f.ended_to is not None:
             conds.append(root.c.endedAt <= d.timestamp_param(f.ended_to))
-        if f.status == "error":
-            conds.append(root.c.error.is_not(None))
-        elif f.status == "running":
-            conds += [root.c.error.is_(None), root.c.endedAt.is_(None)]
-        elif f.status == "success":
-            conds += [root.c.error.is_(None), root.c.endedAt.is_not(None)]
+        if f.status is not None:
+            conds += d.status_conditions(root, f.status)
         if f.has_child_error is not None:
             # Any errored span of the trace, the root included (Mastra's meaning).
             child = self.table.alias("child")
@@ -263,8 +259,8 @@ class SQLStore(MetricsMixin, TraceQueryMixin, RetentionMixin, BaseStore):
     ) -> tuple[list[SpanRecord], int]:
         return self._page_of_spans(self._conditions(filters, self.table), pagination, order_by)
 
-    def _ordering(self, order_by: TracesOrderBy) -> list[Any]:
-        t = self.table
+    def _ordering(self, order_by: TracesOrderBy, table: Any = None) -> list[Any]:
+        t = self.table if table is None else table
         col = t.c.startedAt if order_by.field == "startedAt" else t.c.endedAt
         desc = order_by.direction == "DESC"
         ordering: list[Any] = []
@@ -280,15 +276,32 @@ class SQLStore(MetricsMixin, TraceQueryMixin, RetentionMixin, BaseStore):
 
     def _page_of_spans(self, conds: list[sa.ColumnElement[bool]], pagination: Pagination,
                        order_by: TracesOrderBy) -> tuple[list[SpanRecord], int]:
+        """One page of the spans matching ``conds`` and how many match.
+
+        The page is read first: when it is not full, its end is the end of the list and
+        the total is known without counting (a rare filter value, the last page); only
+        otherwise are the matching rows counted."""
         t = self.table
-        count = sa.select(sa.func.count()).select_from(t).where(*conds)
         # spanId last: several anchors of one trace may share their start time
-        page = (sa.select(*self._full_cols).where(*conds)
-                .order_by(*self._ordering(order_by), t.c.spanId)
-                .limit(pagination.per_page).offset(pagination.offset))
+        ordering = [*self._ordering(order_by), t.c.spanId]
+        if self.dialect.late_row_lookup:
+            # The page's row ids from the indexes alone, then only those rows.
+            ids: sa.Select[Any] = (
+                sa.select(sa.literal_column("rowid")).select_from(t).where(*conds)
+                .order_by(*ordering).limit(pagination.per_page).offset(pagination.offset))
+            p: Any = t.alias("page_row")
+            page = (sa.select(*(self.dialect.read_column(p, c) for c in COLUMNS))
+                    .where(sa.literal_column(f"{p.name}.rowid").in_(ids))
+                    .order_by(*self._ordering(order_by, p), p.c.spanId))
+        else:
+            page = (sa.select(*self._full_cols).where(*conds).order_by(*ordering)
+                    .limit(pagination.per_page).offset(pagination.offset))
         with self.engine.connect() as conn:
-            total = int(conn.execute(count).scalar_one())
-            rows = conn.execute(page).mappings().all() if total > pagination.offset else []
+            rows = conn.execute(page).mappings().all()
+            total = pagination.total_from_page(len(rows))
+            if total is None:
+                total = int(conn.execute(sa.select(sa.func.count()).select_from(t)
+                                         .where(*conds)).scalar_one())
         decode = self.dialect.decode
         return [decode(dict(r)) for r in rows], total
 

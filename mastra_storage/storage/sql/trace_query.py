@@ -30,6 +30,7 @@ import sqlalchemy as sa
 
 from ...model.spans import COLUMN_BY_ATTR, COLUMNS
 from ..memory import trace_row
+from ..queries import Pagination
 from ..trace_query import (
     FIELD_ATTRS,
     METADATA_PREFIX,
@@ -231,12 +232,14 @@ class TraceQueryMixin(StoreParts):
         cols = [d.read_column(r, COLUMN_BY_ATTR[a]) for a in _ROW_ATTRS]
         if query.mode == "page":
             with self.engine.connect() as conn:
-                total = int(conn.execute(sa.select(sa.func.count()).select_from(r)
-                                         .where(*conds)).scalar_one())
                 offset = query.page * query.per_page
-                rows = (conn.execute(sa.select(*cols).where(*conds).order_by(*ordering)
-                                     .limit(query.per_page).offset(offset)).mappings().all()
-                        if total > offset else [])
+                rows = conn.execute(sa.select(*cols).where(*conds).order_by(*ordering)
+                                    .limit(query.per_page).offset(offset)).mappings().all()
+                # A page that is not full tells the total; otherwise count.
+                total = Pagination(query.page, query.per_page).total_from_page(len(rows))
+                if total is None:
+                    total = int(conn.execute(sa.select(sa.func.count()).select_from(r)
+                                             .where(*conds)).scalar_one())
             return TraceQueryResult([trace_row(d.decode(dict(x))) for x in rows], total=total)
         if query.cursor is not None:
             value, trace_id = query.cursor

@@ -71,6 +71,8 @@ SIGNAL_INDEXES: dict[str, tuple[tuple[str, tuple[tuple[str, bool], ...]], ...]] 
 SIGNAL_INDEX_INCLUDES: dict[tuple[str, str], tuple[str, ...]] = {
     (TABLE_METRICS, "name_ts_idx"): ("value", "estimatedCost", "costUnit"),
 }
+# Trace statuses as SQL literals (a status outside them is a KeyError, never SQL text).
+_STATUSES = {"error": "error", "running": "running", "success": "success"}
 # Whitespace Python's str.strip() removes: "blank" means the same thing in SQL and Python.
 WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003"
               "\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
@@ -238,6 +240,40 @@ class SqlDialect:
 
     def timestamp_param(self, value: datetime) -> Any:
         return self.encode_timestamp(value)
+
+    # A page of the trace list is read in two steps: the page's row ids through the
+    # (covering) read indexes, then those rows (SQLite: see SQLiteDialect).
+    late_row_lookup: ClassVar[bool] = False
+
+    @staticmethod
+    def trace_status(table: Any) -> sa.ColumnElement[Any]:
+        """A span's status (a root's: its trace's) as SQL, exactly the expression of the
+        status index of migration 0003 (its literals written into the statement, so that
+        the database matches it to the index)."""
+        c = table.c
+        return sa.case((c.error.is_not(None), sa.literal_column("'error'")),
+                       (c.endedAt.is_(None), sa.literal_column("'running'")),
+                       else_=sa.literal_column("'success'"))
+
+    def equals(self, col: sa.ColumnElement[Any], value: str) -> ColumnElement[bool]:
+        """A trace-list equality filter on the text column ``col`` (PostgreSQL reads the
+        context ids through migration 0003's indexes of their prefixes)."""
+        return col == value
+
+    # Whether the trace status is filtered as :meth:`trace_status` (matched to the status
+    # index of migration 0003) rather than as separate column conditions.
+    status_index: ClassVar[bool] = False
+
+    def status_conditions(self, table: Any, status: str) -> list[ColumnElement[bool]]:
+        """The conditions of ``status`` (``error``/``running``/``success``) on ``table``."""
+        if self.status_index:
+            return [self.trace_status(table) == sa.literal_column(f"'{_STATUSES[status]}'")]
+        c = table.c
+        if status == "error":
+            return [c.error.is_not(None)]
+        if status == "running":
+            return [c.error.is_(None), c.endedAt.is_(None)]
+        return [c.error.is_(None), c.endedAt.is_not(None)]
 
     def json_has_key_value(
         self, col: sa.ColumnElement[Any], key: str, value: Any

@@ -10,6 +10,7 @@ Python. The same SQL then works on every SQLite version, and on text and JSONB r
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -19,7 +20,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
 
-from ....model.jsonsafe import loads, to_jsonable
+from ....model.jsonsafe import dumps, loads, to_jsonable
 from ....model.spans import COLUMNS, ColumnSpec, SpanRecord
 from ..columnar import Column, live_rows, null_pattern
 from ..jsonb import JsonbError, decode
@@ -42,6 +43,21 @@ def json_text(col: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
         (sa.func.typeof(col) == "blob", getattr(sa.func, JSON_TEXT_FUNCTION)(col)),
         else_=col,
     )
+
+
+def may_hold(col: sa.ColumnElement[Any], string: str) -> ColumnElement[bool]:
+    """A cheap necessary condition for the JSON in ``col`` to hold ``string`` as a key or
+    a string value, tried before parsing the JSON (about a third of its cost per row).
+
+    JSON text without a backslash has no escapes, so every string in it appears as its
+    characters between quotes: the text ``"<string>"`` is there (a ``string`` that needs
+    escaping needs a backslash in the row as well). A row with a backslash anywhere, or
+    a JSONB blob, is left to the exact test.
+    """
+    text = json.dumps(string, ensure_ascii=False)
+    return sa.or_(sa.func.instr(col, sa.bindparam(None, text, type_=sa.Text())) > 0,
+                  sa.func.instr(col, sa.bindparam(None, "\\", type_=sa.Text())) > 0,
+                  sa.func.typeof(col) == "blob")
 
 
 class SortedQuoted(ColumnElement[Any]):
@@ -120,22 +136,31 @@ class SQLiteDialect(SqlDialect):
         elif isinstance(value, str):
             cond = cond & (each.c.type == "text") & (each.c.atom == value)
         else:
-            from ....model.jsonsafe import dumps
-
             # Objects/arrays: equal as minified JSON. json() only sees a member that is an
             # object or array: given a string member's text it would raise malformed JSON.
             text, _ = dumps(value)
             kind = "object" if isinstance(value, dict) else "array"
             member = sa.case((each.c.type == kind, sa.func.json(each.c.value)), else_=sa.null())
             cond = cond & (each.c.type == kind) & (member == sa.func.json(text))
-        return sa.exists(sa.select(sa.literal(1)).select_from(each).where(cond))
+        # A string is looked for as its JSON text, any other value by its key's.
+        needle = value if isinstance(value, str) else key
+        return sa.and_(may_hold(col, needle),
+                       sa.exists(sa.select(sa.literal(1)).select_from(each).where(cond)))
 
     def json_array_contains(self, col: sa.ColumnElement[Any], item: str) -> ColumnElement[bool]:
         each = sa.func.json_each(json_text(col)).table_valued("value", "type").alias("jt")
-        return sa.exists(
+        return sa.and_(may_hold(col, item), sa.exists(
             sa.select(sa.literal(1)).select_from(each)
             .where((each.c.type == "text") & (each.c.value == item))
-        )
+        ))
+
+    # ------------------------------------------------------------------ trace lists
+    # Migration 0003's read indexes are partial indexes on the roots, led by startedAt
+    # (appended to in time order: cheap to keep); each list query is answered from one of
+    # them alone when SQLite's planner sees it *covering*: the count reads the index only,
+    # the page's row ids too, and just the page's rows are read from the table.
+    late_row_lookup = True
+    status_index = True  # an equality SQLite seeks in the status index
 
     def upsert_rows(self, conn: sa.Connection, table: sa.Table,
                     rows: Sequence[dict[str, Any]]) -> None:
