@@ -19,7 +19,7 @@ from mastra_storage.model.spans import COLUMNS, SpanRecord
 from mastra_storage.model.time import utc_now
 from mastra_storage.storage.sql.bounds import FULL_VALUES_KEY, bound_records
 from mastra_storage.storage.sql.codec import SignalCodec
-from mastra_storage.storage.sql.columnar import NULL_COLUMN, clean_columns
+from mastra_storage.storage.sql.columnar import NULL_COLUMN, Replayable, clean_columns
 from mastra_storage.storage.sql.dialects.base import SqlDialect
 from mastra_storage.storage.sql.dialects.postgres import PostgresDialect
 from mastra_storage.storage.sql.dialects.sqlite import SQLiteDialect
@@ -65,6 +65,24 @@ def test_columns_hold_the_row_codecs_values(dialect: SqlDialect, touch: bool) ->
     assert columns[names.index("links")] is not NULL_COLUMN
     lone = [s.copy(links=None) for s in records[1:5]]
     assert dialect.encode_columns(lone, now)[names.index("links")] is NULL_COLUMN
+
+
+def test_replayable_rows_are_made_once_and_seen_again_whole() -> None:
+    made: list[int] = []
+
+    def parts() -> Any:
+        for i in range(3):
+            made.append(i)
+            yield [(i, "a"), (i, "b")]
+
+    rows = Replayable(parts())
+    first = iter(rows)
+    assert [next(first), next(first), next(first)] == [(0, "a"), (0, "b"), (1, "a")]
+    assert made == [0, 1]  # made as the iteration reaches them
+    # a second pass (e.g. after a failed attempt) sees every row, the rest made now
+    assert list(rows) == [(0, "a"), (0, "b"), (1, "a"), (1, "b"), (2, "a"), (2, "b")]
+    assert list(rows) == list(rows) and made == [0, 1, 2]
+    assert list(Replayable(iter([]))) == []
 
 
 def test_clean_columns() -> None:

@@ -13,6 +13,7 @@ from sqlalchemy.dialects import postgresql
 
 from mastra_storage.errors import InvalidStoreURLError
 from mastra_storage.model.spans import COLUMNS, SpanRecord
+from mastra_storage.model.time import utc_now
 from mastra_storage.storage import TracesFilter
 from mastra_storage.storage.sql.dialects.postgres import PostgresDialect, pg_name
 from mastra_storage.storage.sql.postgres import PostgresStore, engine_url
@@ -208,6 +209,205 @@ def test_a_failed_batch_leaves_nothing_behind(pgstore: PostgresStore) -> None:
     assert pgstore.get_trace(t) is None  # one transaction: all or nothing
     pgstore.batch_create_spans(good)  # the connection and its staging table still work
     assert len(pgstore.get_trace(t).spans) == 80  # type: ignore[union-attr]
+
+
+# ------------------------------------------- optimistic COPY: straight in, or merged
+
+def _stored(store: PostgresStore, trace_id: str) -> dict[str, SpanRecord]:
+    trace = store.get_trace(trace_id)
+    return {s.span_id: s for s in trace.spans} if trace is not None else {}
+
+
+def _dialect(store: PostgresStore) -> PostgresDialect:
+    d = store.dialect
+    assert isinstance(d, PostgresDialect)
+    return d
+
+
+def _target(store: PostgresStore) -> str:
+    return _dialect(store)._qualified(store.table.schema, store.table.name)
+
+
+def _backend(store: PostgresStore) -> int:
+    with store.engine.connect() as conn:
+        return int(conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
+
+
+@needs_pg
+def test_a_batch_of_new_spans_goes_straight_in_and_the_trigger_fires(
+        pgstore: PostgresStore) -> None:
+    t = tid()
+    long_ago = datetime(2001, 1, 1, tzinfo=timezone.utc)
+    recs = [full_span(t, sid()).copy(started_at=at(i), created_at=long_ago,
+                                     updated_at=long_ago) for i in range(80)]
+    before = datetime.now(timezone.utc) - timedelta(seconds=5)
+    pgstore.batch_create_spans(recs)
+    d, target = _dialect(pgstore), _target(pgstore)
+    assert target not in d._backoff  # no conflict: nothing was merged
+    # the rows went in COPY's binary format: the table has the store's types
+    raw_types = d._binary_types(None, target, list(pgstore.table.columns))
+    assert raw_types is not None and len(raw_types) == len(pgstore.table.columns)
+    got = _stored(pgstore, t)
+    for want in recs:
+        same_record(got[want.span_id], want)
+    row = raw_row(pgstore, t, recs[0].span_id)
+    # BEFORE INSERT triggers fire for COPY: NOW(), not the records' 2001
+    assert row["createdAtZ"] >= before and row["updatedAtZ"] >= before
+    assert row["createdAt"] == row["createdAtZ"].astimezone(timezone.utc).replace(tzinfo=None)
+    assert row["startedAtZ"] == at(0) and row["endedAtZ"] == recs[0].ended_at
+
+
+@needs_pg
+def test_a_retried_batch_falls_back_to_the_merge_and_stores_each_span_once(
+        pgstore: PostgresStore) -> None:
+    t = tid()
+    recs = [span(t, sid(), start=i, end=i + 1) for i in range(70)]
+    pid = _backend(pgstore)
+    pgstore.batch_create_spans(recs)
+    first = raw_row(pgstore, t, recs[0].span_id)
+    pgstore.batch_create_spans([r.copy(name="again") for r in recs])  # the same keys
+    assert _backend(pgstore) == pid  # the same pooled connection, usable after the fallback
+    got = _stored(pgstore, t)
+    assert len(got) == 70 and {s.name for s in got.values()} == {"again"}
+    again = raw_row(pgstore, t, recs[0].span_id)
+    assert again["createdAtZ"] == first["createdAtZ"] < again["updatedAtZ"]
+    with pgstore.engine.connect() as conn:
+        n = conn.execute(sa.select(sa.func.count()).select_from(pgstore.table)
+                         .where(pgstore.table.c.traceId == t)).scalar_one()
+    assert n == 70
+    # after a conflict the next writes of the table merge at once (no wasted COPY),
+    # and new spans still go in
+    d, target = _dialect(pgstore), _target(pgstore)
+    assert d._backoff[target][0] == d.OPTIMISTIC_BACKOFF
+    fresh = [span(t, sid(), start=100 + i) for i in range(60)]
+    pgstore.batch_create_spans(fresh)
+    assert d._backoff[target][0] == d.OPTIMISTIC_BACKOFF - 1
+    assert len(_stored(pgstore, t)) == 130
+
+
+@needs_pg
+def test_a_batch_mixing_new_and_stored_spans_keeps_the_upsert_rules(
+        pgstore: PostgresStore) -> None:
+    t = tid()
+    ended = [span(t, sid(), start=i, end=i + 1, name="ended") for i in range(60)]
+    pgstore.batch_create_spans(ended)
+    running = [span(t, sid(), start=i, end=None, name="running") for i in range(60)]
+    pgstore.batch_create_spans(running)
+    new = [span(t, sid(), start=200 + i, name="new") for i in range(40)]
+    late_starts = [r.copy(ended_at=None, name="late start") for r in ended[:30]]
+    now_ended = [r.copy(ended_at=at(300), name="now ended") for r in running[:30]]
+    pgstore.batch_create_spans([*late_starts, *new, *now_ended])
+    got = _stored(pgstore, t)
+    assert len(got) == 160
+    for r in ended:  # a running snapshot never replaces an ended span
+        assert got[r.span_id].name == "ended" and got[r.span_id].ended_at == r.ended_at
+    assert all(got[r.span_id].name == "now ended" for r in running[:30])
+    assert all(got[r.span_id].name == "running" for r in running[30:])
+    assert all(got[r.span_id].name == "new" for r in new)
+
+
+@needs_pg
+def test_chunks_of_one_transaction_fall_back_on_their_own(pgstore: PostgresStore) -> None:
+    """batch_create_spans writes 1,000-row chunks in one transaction: the first COPY opens
+    it, a later one runs in a savepoint, and a conflict undoes only its own chunk."""
+    t = tid()
+    stored = [span(t, sid(), start=i, end=i + 1, name="ended") for i in range(60)]
+    pgstore.batch_create_spans(stored)
+    d, table = _dialect(pgstore), pgstore.table
+    chunks = [[span(t, sid(), start=100 + i, name="one") for i in range(60)],
+              [r.copy(ended_at=None, name="late start") for r in stored],
+              [span(t, sid(), start=200 + i, name="three") for i in range(60)]]
+    with pgstore.engine.begin() as conn:
+        for chunk in chunks:
+            d.upsert_records(conn, table, chunk, utc_now())
+    got = _stored(pgstore, t)
+    assert len(got) == 180
+    assert {s.name for s in got.values()} == {"ended", "one", "three"}
+    # a refused row in a later chunk still fails the whole transaction, as a data error
+    bad = span(t, sid()).copy(name=None)
+    with pytest.raises(sa.exc.IntegrityError):
+        with pgstore.engine.begin() as conn:
+            d.upsert_records(conn, table, [span(t, sid(), start=400 + i)
+                                           for i in range(60)], utc_now())
+            d.upsert_records(conn, table, [*(span(t, sid(), start=500 + i)
+                                             for i in range(60)), bad], utc_now())
+    assert len(_stored(pgstore, t)) == 180
+
+
+@needs_pg
+def test_a_refused_row_raises_the_data_error_on_both_paths(pgstore: PostgresStore) -> None:
+    t = tid()
+    stored = [span(t, sid(), start=i) for i in range(60)]
+    pgstore.batch_create_spans(stored)
+    bad = span(t, sid()).copy(name=None)  # NOT NULL
+    # straight in (all new) and merged (a stored key sends the batch to the merge)
+    for batch in ([span(t, sid()) for _ in range(60)], stored):
+        _dialect(pgstore)._backoff.clear()
+        with pytest.raises(sa.exc.IntegrityError) as info:
+            pgstore.batch_create_spans([*batch, bad])
+        assert "not-null" in str(info.value) or "null value" in str(info.value)
+    assert len(_stored(pgstore, t)) == 60
+    pgstore.batch_create_spans([span(t, sid()) for _ in range(60)])  # still usable
+    assert len(_stored(pgstore, t)) == 120
+
+
+@needs_pg
+def test_the_binary_copy_needs_the_store_column_types(pgstore: PostgresStore) -> None:
+    """A column whose type is not the one the store gives it (here json, not jsonb)
+    makes the COPY textual: a binary jsonb value would not be read right."""
+    q = f'"{pgstore.schema}".mastra_ai_spans'
+    with pgstore.engine.begin() as conn:
+        conn.execute(sa.text(f'ALTER TABLE {q} ALTER COLUMN "requestContext" TYPE json'))
+    d = _dialect(pgstore)
+    d._column_types.clear()  # as a store opened on this table now would find it
+    t = tid()
+    recs = [full_span(t, sid()).copy(started_at=at(i)) for i in range(60)]
+    pgstore.batch_create_spans(recs)
+    assert d._binary_types(None, _target(pgstore), list(pgstore.table.columns)) is None
+    got = _stored(pgstore, t)
+    for want in recs:
+        same_record(got[want.span_id], want)
+
+
+@needs_pg
+def test_signal_batches_go_straight_in_and_retries_stay_once(pgstore: PostgresStore) -> None:
+    from mastra_storage.model.signals import (
+        FeedbackRecord,
+        LogRecord,
+        MetricRecord,
+        ScoreRecord,
+    )
+
+    t = tid()
+    ts = utc_now()
+    batches: dict[str, list[Any]] = {
+        "logs": [LogRecord(timestamp=ts, level="info", message=f"m{i}", trace_id=t,
+                           data={"i": i}, tags=["a"]) for i in range(80)],
+        "metrics": [MetricRecord(timestamp=ts, name="m", value=float(i), trace_id=t,
+                                 labels={"k": "v"}) for i in range(80)],
+        "scores": [ScoreRecord(timestamp=ts, scorer_id="s", score=i / 80, trace_id=t)
+                   for i in range(80)],
+        "feedback": [FeedbackRecord(timestamp=ts, feedback_type="thumbs",
+                                    feedback_source="user", value_number=1.0, trace_id=t)
+                     for _ in range(80)],
+    }
+    for signal, records in batches.items():
+        write = getattr(pgstore, f"batch_create_{signal}")
+        write(records)
+        write(records[:60])  # a retried part: nothing twice
+        codec = pgstore._signal(signal)
+        with pgstore.engine.connect() as conn:
+            n = conn.execute(sa.select(sa.func.count()).select_from(codec.table)
+                             .where(codec.table.c.traceId == t)).scalar_one()
+        assert n == 80, signal
+    # still written after the conflicts, on the same pooled connection
+    more = [MetricRecord(timestamp=ts, name="m", value=1.0, trace_id=t) for _ in range(60)]
+    pgstore.batch_create_metrics(more)
+    table = pgstore._signal("metrics").table
+    with pgstore.engine.connect() as conn:
+        n = conn.execute(sa.select(sa.func.count()).select_from(table)
+                         .where(table.c.traceId == t)).scalar_one()
+    assert n == 140
 
 
 # ----------------------------------------------------------------------- URLs & SQL

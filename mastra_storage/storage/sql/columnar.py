@@ -23,7 +23,7 @@ The encoded values are exactly those of the row-by-row codecs
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import chain, repeat
 from typing import Any
 
@@ -79,5 +79,28 @@ def full_rows(columns: Sequence[Column], size: int) -> list[tuple[Any, ...]]:
                     strict=True))
 
 
-__all__ = ["NULL_COLUMN", "Column", "clean_columns", "full_rows", "live_rows", "map_values",
-           "null_pattern", "transpose"]
+class Replayable:
+    """The rows of ``parts`` (lists of rows, each made when the iteration reaches it), kept
+    as they are made: a later iteration yields every row again, making the parts the
+    earlier one didn't reach. So a batch can be encoded a slice at a time while it is
+    being sent, and sent again (e.g. after a failed attempt) without encoding it twice."""
+
+    def __init__(self, parts: Iterator[Sequence[Sequence[Any]]]) -> None:
+        self._parts = parts
+        self._made: list[Sequence[Sequence[Any]]] = []
+
+    def __iter__(self) -> Iterator[Sequence[Any]]:
+        made = self._made
+        i = 0
+        while True:
+            if i == len(made):
+                part = next(self._parts, None)
+                if part is None:
+                    return
+                made.append(part)
+            yield from made[i]
+            i += 1
+
+
+__all__ = ["NULL_COLUMN", "Column", "Replayable", "clean_columns", "full_rows", "live_rows",
+           "map_values", "null_pattern", "transpose"]
