@@ -344,7 +344,34 @@ def test_sqlite_reads_signal_json_written_as_jsonb(tmp_path, driver):
     assert store.discover_metric_label_values("tokens", "k'\"") == ["v"]
     groups = store.metric_breakdown(MetricBreakdownRequest(("tokens",), ("k'\"",)))
     assert [g.dimensions for g in groups] == [{"k'\"": "v"}]
+    groups = store.metric_breakdown(MetricBreakdownRequest(("tokens",), ("status",)))
+    assert [g.dimensions for g in groups] == [{"status": "ok"}]
     assert store.list_metrics(MetricsFilter(labels={"status": "ok"})).total == 1
+    store.close()
+
+
+def test_sqlite_label_keys_read_the_same_however_the_json_spells_them(tmp_path):
+    """A label as a group key is read by a JSON path where the row's JSON text has no
+    escapes, else by a lookup of decoded keys: rows written by other tools, spelling the
+    key or its value with escapes, group with the rest."""
+    store = SQLiteStore(tmp_path / "labels.db")
+    store.init()
+    rows = [("m1", '{"status": "ok"}'), ("m2", '{"st\\u0061tus": "ok"}'),
+            ("m3", '{"status": "a\\\\b", "x": 1}'), ("m4", '{"status": 7}'),
+            ("m5", '{"other": "ok"}'), ("m6", '{"status": {"code": 1}}')]
+    with sqlite3.connect(tmp_path / "labels.db") as conn:
+        conn.executemany(
+            'INSERT INTO mastra_metric_events ("metricId", timestamp, name, value, labels) '
+            "VALUES (?, '2026-11-02T10:00:00.000Z', 'calls', 1.0, ?)", rows)
+    conn.close()
+    groups = store.metric_breakdown(MetricBreakdownRequest(("calls",), ("status",),
+                                                           aggregation="count"))
+    got = sorted((g.dimensions["status"] or "", g.value) for g in groups)
+    assert got == [("", 1.0), ("7", 1.0), ("a\\b", 1.0), ("ok", 2.0), ('{"code":1}', 1.0)]
+    series = store.metric_timeseries(MetricTimeseriesRequest(("calls",), "1h",
+                                                             aggregation="count",
+                                                             group_by=("status",)))
+    assert sorted(s.name for s in series) == ["", "7", "a\\b", "ok", '{"code":1}']
     store.close()
 
 

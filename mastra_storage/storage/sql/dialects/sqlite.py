@@ -60,6 +60,13 @@ def may_hold(col: sa.ColumnElement[Any], string: str) -> ColumnElement[bool]:
                   sa.func.typeof(col) == "blob")
 
 
+def _plain_key(key: str) -> bool:
+    """Whether ``key`` can be written as a quoted JSON path label, ``$."key"``: SQLite's
+    path parser ends the label at the next double quote and reads no escapes."""
+    return bool(key) and key.isascii() and key.isprintable() and not any(
+        ch in key for ch in '"\\')
+
+
 class SortedQuoted(ColumnElement[Any]):
     """``json_group_array(quote(v) ORDER BY v)``: a group's values, sorted, as exact text."""
 
@@ -266,7 +273,18 @@ class SQLiteDialect(SqlDialect):
             cond = cond & (each.c.type == "text")
         if non_blank:
             cond = cond & self.not_blank(each.c.value)
-        return sa.select(each.c.value).select_from(each).where(cond).limit(1).scalar_subquery()
+        found = sa.select(each.c.value).select_from(each).where(cond).limit(1).scalar_subquery()
+        if text_only or non_blank or not _plain_key(key):
+            return found
+        # The common case (a metric label as a group key, a million rows) costs a third less
+        # through json_extract and a quoted path, '$."key"' (a bound value). That path
+        # compares the key with the object's keys as written, so it is used only on JSON
+        # text without a backslash (no escaped key that could spell the same key); any
+        # other row (escapes, a JSONB blob) takes the json_each lookup, which compares
+        # decoded keys.
+        path = sa.bindparam(None, f'$."{key}"', type_=sa.Text())
+        plain = sa.and_(sa.func.typeof(col) == "text", sa.func.instr(col, "\\") == 0)
+        return sa.case((plain, sa.func.json_extract(col, path)), else_=found)
 
     def json_array_nonempty(self, col: sa.ColumnElement[Any]) -> ColumnElement[bool]:
         return sa.func.coalesce(sa.func.json_array_length(json_text(col)), 0) > 0
