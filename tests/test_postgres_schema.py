@@ -28,7 +28,7 @@ from .factories import full_span, sid, span, tid
 from .helpers import contract_text
 
 CONTRACT = "postgres.mastra_ai_spans.sql"  # in tests/contract/
-HEAD = "0003"  # the newest revision of mastra_storage/migrations/versions/
+HEAD = "0004"  # the newest revision of mastra_storage/migrations/versions/
 
 pytestmark = pytest.mark.skipif("postgres" not in selected(),
                                 reason="postgres not in MASTRA_TEST_BACKENDS")

@@ -24,15 +24,19 @@ from mastra_storage.cli.main import app
 from mastra_storage.model.spans import COLUMNS
 from mastra_storage.storage import InMemoryStore, TracesFilter, TracesOrderBy
 from mastra_storage.storage.sql.migrate import current_revision, downgrade, upgrade
-from mastra_storage.storage.sql.read_indexes import spans_read_indexes
+from mastra_storage.storage.sql.read_indexes import (
+    all_read_indexes,
+    spans_context_indexes,
+    spans_read_indexes,
+)
 from mastra_storage.storage.sql.sqlite import SQLiteStore
 from tests.backends import Provider
 
 from .factories import at, sid, span, tid
 from .test_sqlite_contract import catalogue, contract_sql, new_sqlite
 
-HEAD = "0003"
-SQLITE_INDEXES = {name for name, _ in spans_read_indexes("sqlite")}
+HEAD = "0004"
+SQLITE_INDEXES = {name for name, _ in all_read_indexes("sqlite")}
 
 
 # ----------------------------------------------------------------------- the migration
@@ -63,6 +67,45 @@ def test_sqlite_read_indexes_up_and_down(tmp_path: Path) -> None:
     assert current_revision(store.engine) == HEAD
     assert catalogue(path) == (cols, idx)
     assert store.list_traces(TracesFilter(user_id="u", has_child_error=True)).total == 1
+    store.close()
+
+
+def test_sqlite_context_indexes_up_and_down(tmp_path: Path) -> None:
+    """Migration 0004 only adds SQLite's context-id indexes: down to 0003 they are gone,
+    the same lists come back, and up again they are back."""
+    path = tmp_path / "ours.db"
+    store = SQLiteStore(path)
+    store.init()
+    rows = []
+    for n in range(12):
+        t = tid()
+        rows += [span(t, f"r{n}", start=n, user_id=f"u{n % 3}", thread_id=f"t{n % 4}",
+                      run_id=f"run{n}"),
+                 span(t, f"c{n}", parent=f"r{n}", start=n, user_id=f"u{n % 3}")]
+    store.batch_create_spans(rows)
+    filters = [TracesFilter(user_id="u1"), TracesFilter(thread_id="t2"),
+               TracesFilter(run_id="run5"), TracesFilter(user_id="nobody")]
+
+    def lists() -> list[tuple[int, list[str]]]:
+        out = []
+        for flt in filters:
+            for page in range(3):
+                got = store.list_traces(flt, page, 2)
+                out.append((got.total, [s.span_id for s in got.spans]))
+        return out
+
+    context = {name for name, _ in spans_context_indexes("sqlite")}
+    assert len(context) == 7 and context <= {ix[0] for ix in catalogue(path)[1]}
+    with_them = lists()
+    downgrade(store.engine, "0003")
+    assert not context & {ix[0] for ix in catalogue(path)[1]}
+    assert {ix[0] for ix in catalogue(path)[1]} >= {
+        name for name, _ in spans_read_indexes("sqlite")}
+    assert lists() == with_them
+    upgrade(store.engine)
+    assert current_revision(store.engine) == HEAD
+    assert context <= {ix[0] for ix in catalogue(path)[1]}
+    assert lists() == with_them
     store.close()
 
 
@@ -162,8 +205,9 @@ def listed(tmp_path: Path) -> SQLiteStore:
     (TracesFilter(status="error"), "mastra_storage_roots_status_idx (<expr>=?)"),
     (TracesFilter(status="success"), "mastra_storage_roots_status_idx (<expr>=?)"),
     (TracesFilter(status="running"), "mastra_storage_roots_status_idx (<expr>=?)"),
-    (TracesFilter(user_id="u"), "COVERING INDEX mastra_storage_roots_filter_idx"),
-    (TracesFilter(thread_id="th"), "COVERING INDEX mastra_storage_roots_filter_idx"),
+    (TracesFilter(user_id="u"), "COVERING INDEX mastra_storage_roots_userid_idx (userId=?)"),
+    (TracesFilter(thread_id="th"),
+     "COVERING INDEX mastra_storage_roots_threadid_idx (threadId=?)"),
     (TracesFilter(entity_name="a"), "COVERING INDEX mastra_storage_roots_filter_idx"),
     (TracesFilter(span_type="generic"), "COVERING INDEX mastra_storage_roots_filter_idx"),
     (TracesFilter(metadata={"tier": "pro"}), "COVERING INDEX mastra_storage_roots_json_idx"),
@@ -344,3 +388,29 @@ def test_generated_traces_are_whole_and_in_time_order() -> None:
     assert max(r.started_at for r in roots) - min(r.started_at for r in roots) <= timedelta(7)
     ids = {s.span_id for s in spans}
     assert all(s.parent_span_id in ids for s in spans if s.parent_span_id is not None)
+
+
+def test_sqlite_reads_through_a_memory_map(tmp_path: Path) -> None:
+    """The store's file connections read through a memory map (``mmap_size``, see
+    sqlite.py's MMAP_SIZE) unless told 0; the lists are the same either way."""
+    from mastra_storage.storage.sql.sqlite import MMAP_SIZE
+
+    mapped = SQLiteStore(tmp_path / "m.db")
+    mapped.init()
+    trace = tid()
+    mapped.batch_create_spans([span(trace, "root", user_id="u", metadata={"tier": "pro"}),
+                               span(trace, "kid", parent="root", error={"m": 1})])
+    plain = SQLiteStore(tmp_path / "m.db", mmap_size=0)
+    plain.init()
+    with mapped.engine.connect() as conn:
+        granted = conn.exec_driver_sql("PRAGMA mmap_size").scalar_one()
+    with plain.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA mmap_size").scalar_one() == 0
+    assert 0 < granted <= MMAP_SIZE  # SQLite cuts it to its compile-time ceiling
+    for flt in (TracesFilter(), TracesFilter(metadata={"tier": "pro"}),
+                TracesFilter(user_id="u"), TracesFilter(has_child_error=True)):
+        a, b = mapped.list_traces(flt), plain.list_traces(flt)
+        assert (a.total, [s.span_id for s in a.spans]) == (b.total, [s.span_id for s in b.spans])
+        assert a.total == 1
+    mapped.close()
+    plain.close()

@@ -29,7 +29,7 @@ from mastra_storage.storage.signal_queries import (
     ScoresFilter,
 )
 from mastra_storage.storage.sql.migrate import VERSION_TABLE, current_revision
-from mastra_storage.storage.sql.read_indexes import spans_read_indexes
+from mastra_storage.storage.sql.read_indexes import all_read_indexes
 from mastra_storage.storage.sql.sqlite import SQLiteStore
 from mastra_storage.storage.trace_query import plan_suggestions
 from mastra_storage.workload import run_workload
@@ -69,9 +69,9 @@ def catalogue(path: Path) -> tuple[list[Any], list[Any]]:
     return cols, sorted(idx, key=str)
 
 
-# The only indexes this library adds to Mastra's table (migration 0003, declared in
+# The only indexes this library adds to Mastra's table (migrations 0003 and 0004, declared in
 # mastra_storage/storage/sql/read_indexes.py); everything else is the contract's.
-READ_INDEXES = {name for name, _ in spans_read_indexes("sqlite")}
+READ_INDEXES = {name for name, _ in all_read_indexes("sqlite")}
 
 
 def mastras(path: Path) -> tuple[list[Any], list[Any]]:
@@ -119,7 +119,7 @@ def test_reads_and_adopts_a_database_written_by_mastra(tmp_path):
     payload = _mastra_db(path)
     store = SQLiteStore(path)
     store.init()  # adopts: no data loss, version row written
-    assert current_revision(store.engine) == "0003"
+    assert current_revision(store.engine) == "0004"
     span = found(store.get_span("a" * 32, "b" * 16))
     assert span.input == payload["input"] and span.attributes == payload["attributes"]
     assert span.status == "success"

@@ -40,6 +40,15 @@ indexes instead):
 
 Names take the ``<schema>_`` prefix outside ``public``, as Mastra's do. SQL Server: none
 yet. The statements are frozen as migration 0003 was written: a change is a new revision.
+
+Migration 0004 (:func:`spans_context_indexes`, SQLite only) adds what 0003 left out
+there: ``mastra_storage_roots_<context id>_idx``, the roots by each context id, then the
+list order and ``parentSpanId`` (covering, as above). Through the filter index a context
+id's list still visited every root: its count, or a page the id does not fill (a thread
+of 5 traces), read all 100,000 roots' entries at 1,000,000 spans (20 to 25 ms, issue 18's
+limit; docs/bench.md). Led by the id, each is a seek to that id's entries. Their
+insertion points are spread over the index rather than appended, which costs a root more
+to write, not a child span (they are partial); measured in docs/bench.md.
 """
 
 from __future__ import annotations
@@ -112,3 +121,26 @@ def drop_statements(dialect: str, schema: str | None = None) -> list[str]:
     where = f'"{schema}".' if schema and dialect == "postgresql" else ""
     return [f'DROP INDEX IF EXISTS {where}"{name}"'
             for name, _ in spans_read_indexes(dialect, schema)]
+
+
+def spans_context_indexes(dialect: str, schema: str | None = None) -> list[tuple[str, str]]:
+    """(index name, CREATE statement) of migration 0004: SQLite's roots by each context
+    id (none for other dialects; PostgreSQL has its own since 0003)."""
+    if dialect != "sqlite":
+        return []
+    return [(f"{PREFIX}_roots_{column.lower()}_idx",
+             f'CREATE INDEX IF NOT EXISTS "{PREFIX}_roots_{column.lower()}_idx" ON '
+             f'"{TABLE_SPANS}" ("{column}", "startedAt" DESC, "traceId" DESC, "spanId", '
+             f'"parentSpanId") {ROOTS}')
+            for column in CONTEXT_COLUMNS]
+
+
+def all_read_indexes(dialect: str, schema: str | None = None) -> list[tuple[str, str]]:
+    """Every read index this library adds to the spans table (migrations 0003 and 0004)."""
+    return spans_read_indexes(dialect, schema) + spans_context_indexes(dialect, schema)
+
+
+def drop_context_statements(dialect: str, schema: str | None = None) -> list[str]:
+    """The statements removing migration 0004's indexes again (its downgrade)."""
+    return [f'DROP INDEX IF EXISTS "{name}"'
+            for name, _ in spans_context_indexes(dialect, schema)]

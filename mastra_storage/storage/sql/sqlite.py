@@ -38,6 +38,14 @@ from .jsonb import to_text
 from .store import SQLStore
 
 BUSY_TIMEOUT_MS = 10_000
+# Reads map the file instead of copying each page out of the OS cache with a read() call.
+# A trace list filtered by a JSON key or counted over all roots scans a partial index of
+# ~100,000 entries at 1,000,000 spans; through read() a third to a half of that time is
+# the calls and copies (docs/bench.md, *Trace reads over 1,000,000 spans*). 2 GiB is
+# SQLite's default compile-time ceiling (a larger value is cut to it); a larger file is
+# mapped up to there and read the usual way beyond. Mapped pages are the OS page cache's,
+# shared by every connection and process on the file, not memory of the store's own.
+MMAP_SIZE = 2**31 - 2**16
 DRIVERS = ("sqlite", "libsql")
 
 
@@ -46,6 +54,8 @@ class SQLiteStore(SQLStore):
 
     ``engine``: an engine of your own on a SQLite file (its pragmas are yours); the store
     still registers ``mastra_json`` on each connection it opens from then on.
+    ``mmap_size``: bytes of the file read through a memory map (``PRAGMA mmap_size``;
+    0 reads every page with read() calls, SQLite's own default).
     """
 
     def __init__(
@@ -56,6 +66,7 @@ class SQLiteStore(SQLStore):
         auto_migrate: bool = True,
         busy_timeout_ms: int = BUSY_TIMEOUT_MS,
         engine: sa.Engine | None = None,
+        mmap_size: int = MMAP_SIZE,
     ) -> None:
         if driver not in DRIVERS:
             raise ValueError(f"unknown SQLite driver {driver!r}: use 'sqlite' or 'libsql'")
@@ -65,7 +76,7 @@ class SQLiteStore(SQLStore):
         if driver == "libsql":
             dialect.provider = "libsql"  # type: ignore[misc]
         if engine is None:
-            engine = _make_engine(self.path, busy_timeout_ms)
+            engine = _make_engine(self.path, busy_timeout_ms, mmap_size)
         register_functions(engine)
         super().__init__(engine, dialect, auto_migrate=auto_migrate)
 
@@ -85,7 +96,7 @@ def register_functions(engine: sa.Engine) -> None:
         dbapi_conn.create_function(JSON_TEXT_FUNCTION, 1, to_text, deterministic=True)
 
 
-def _make_engine(path: str, busy_timeout_ms: int) -> sa.Engine:
+def _make_engine(path: str, busy_timeout_ms: int, mmap_size: int = MMAP_SIZE) -> sa.Engine:
     memory = path in (":memory:", "")
     kwargs: dict[str, Any] = {}
     if memory:
@@ -102,6 +113,7 @@ def _make_engine(path: str, busy_timeout_ms: int) -> sa.Engine:
             # WAL lets readers and one writer from several processes share the file.
             cur.execute("PRAGMA journal_mode = WAL")
             cur.execute("PRAGMA synchronous = NORMAL")
+            cur.execute(f"PRAGMA mmap_size = {max(0, int(mmap_size))}")
         cur.close()
 
     return engine
