@@ -410,6 +410,45 @@ def test_signal_batches_go_straight_in_and_retries_stay_once(pgstore: PostgresSt
     assert n == 140
 
 
+# ----------------------------------------------------------------------- the bench
+
+@needs_pg
+def test_bench_pipeline_writes_a_schema_of_its_own_and_drops_it(db: str) -> None:
+    """``mastra-storage bench`` on PostgreSQL: the pipeline phase writes and counts its
+    rows in a fresh schema (the baseline gets a fresh table), so its count doesn't read
+    every row earlier runs left in the store's schema; that schema is dropped after."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from mastra_storage.cli.main import app
+
+    url = db + "?schema=obs"
+    create_store(url, auto_migrate=True).close()
+    result = CliRunner().invoke(app, [
+        "bench", "--store", url, "--traces", "6", "--spans-per-trace", "5",
+        "--payload-bytes", "64", "--no-otel", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    spans = report["end_to_end"]["workload"]["spans"]
+    assert report["pipeline"]["rows_verified"] == spans
+    assert report["pipeline"]["rows_complete"] == spans
+    assert report["pipeline"]["exporter"]["drops_total"] == 0
+    assert report["baseline"]["available"] and report["baseline"]["rows_verified"] == spans
+    engine = sa.create_engine(engine_url(db))
+    try:
+        with engine.connect() as conn:
+            left = conn.execute(sa.text("SELECT nspname FROM pg_namespace "
+                                        "WHERE nspname LIKE 'bench_pipe_%'")).scalars().all()
+            in_store = conn.execute(sa.text(
+                'SELECT count(*) FROM obs.mastra_ai_spans WHERE "serviceName" = :run'),
+                {"run": report["run_tag"] + "-replay"}).scalar_one()
+    finally:
+        engine.dispose()
+    assert left == []
+    assert in_store == 0  # the replayed rows went to the pipeline's own schema
+
+
 # ----------------------------------------------------------------------- URLs & SQL
 
 def test_urls_select_psycopg3() -> None:
