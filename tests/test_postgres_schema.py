@@ -17,6 +17,7 @@ from mastra_storage.storage.sql.migrate import (
     VERSION_TABLE,
     SchemaNotReadyError,
     current_revision,
+    downgrade,
     upgrade,
 )
 from mastra_storage.storage.sql.postgres import PostgresStore, make_engine
@@ -141,6 +142,29 @@ def test_names_follow_mastra_in_a_named_schema(pg: Provider, db: str) -> None:
         "mastra_ai_spans_timestamps",
         "CREATE TRIGGER mastra_ai_spans_timestamps BEFORE INSERT OR UPDATE ON "
         "obs.mastra_ai_spans FOR EACH ROW EXECUTE FUNCTION obs.trigger_set_timestamps()")]
+
+
+@pytest.mark.parametrize("length", [40, 63])
+def test_a_long_schema_name_gets_every_index(pg: Provider, db: str, length: int) -> None:
+    # Cut to 63 bytes, Mastra's names of two indexes (and of the key and an index) are
+    # the same text from a 30-character schema name on: each must still be created.
+    schema = ("observability_" * 5)[:length]
+    engine = make_engine(db)
+    try:
+        upgrade(engine, schema=schema)
+        store = PostgresStore(engine=engine, schema=schema)
+        store.batch_create_spans([full_span(tid(), sid())])
+        assert store.list_traces().total == 1
+        downgrade(engine, "0002", schema=schema)
+        assert len(catalogue(db, schema)["indexes"]) == 11  # Mastra's, the key's among them
+        upgrade(engine, schema=schema)
+    finally:
+        engine.dispose()
+    got = catalogue(db, schema)
+    names = [name for name, _ in got["indexes"]]
+    # Mastra's 11 (the key's among them) and ours, each under a name of its own
+    assert len(names) == len(set(names)) == 11 + len(spans_read_indexes("postgresql", schema))
+    assert all(len(n.encode()) <= 63 for n in names)
 
 
 def test_upgrade_twice_is_a_noop(pg: Provider, db: str) -> None:

@@ -53,6 +53,8 @@ to write, not a child span (they are partial); measured in docs/bench.md.
 
 from __future__ import annotations
 
+import sqlalchemy as sa
+
 from ...model.spans import TABLE_SPANS
 
 # The equality filters of the trace list (TracesFilter), as the roots filter index
@@ -98,7 +100,7 @@ def spans_read_indexes(dialect: str, schema: str | None = None) -> list[tuple[st
         return [(f"{PREFIX}_{n}", f'CREATE INDEX IF NOT EXISTS "{PREFIX}_{n}" ON "{t}" {body}')
                 for n, body in specs]
     if dialect == "postgresql":
-        from .dialects.postgres import pg_name
+        from .dialects.postgres import pg_name  # (the dialect reads this module's names)
 
         prefix = "" if schema in (None, "public") else f"{schema}_"
         t = f'"{schema}".{TABLE_SPANS}' if schema else TABLE_SPANS
@@ -109,8 +111,13 @@ def spans_read_indexes(dialect: str, schema: str | None = None) -> list[tuple[st
                   for column in CONTEXT_COLUMNS]
         specs.append(("errors_idx", '("traceId") WHERE "error" IS NOT NULL'))
         out = []
+        # Names apart from the table's own key and indexes (one namespace per schema).
+        from .dialects.postgres import PostgresDialect
+
+        table = PostgresDialect().build_table(sa.MetaData(), schema)
+        taken = {PostgresDialect.pk_name(schema), *(str(ix.name) for ix in table.indexes)}
         for n, body in specs:
-            name = pg_name(f"{prefix}{PREFIX}_{n}")
+            name = pg_name(f"{prefix}{PREFIX}_{n}", taken)
             out.append((name, f'CREATE INDEX IF NOT EXISTS "{name}" ON {t} {body}'))
         return out
     return []

@@ -22,6 +22,7 @@ Decisions that keep the table shared with Mastra's own store:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import weakref
 import zlib
@@ -158,12 +159,25 @@ def _jsonb_text_binary() -> type[Any]:
     return JsonbTextBinary
 
 
-def pg_name(name: str) -> str:
-    """Cut an identifier to PostgreSQL's limit (what the server would do, minus the notice)."""
+def pg_name(name: str, taken: set[str] | None = None) -> str:
+    """Cut an identifier to PostgreSQL's limit (what the server would do, minus the notice).
+
+    With ``taken`` (the names already given to a table's indexes), a cut name that is
+    taken ends in a hash of the whole name instead: in a long schema two of Mastra's
+    index names cut to the same text (``…_entitytype_entityid_idx`` and
+    ``…_entityname_idx`` from a 30-character schema name), and the second CREATE INDEX
+    would fail. The first keeps Mastra's name, so Mastra's ``IF NOT EXISTS`` finds it.
+    (Every index and key of a schema shares one namespace.)"""
     raw = name.encode("utf-8")
-    if len(raw) <= MAX_IDENTIFIER_BYTES:
-        return name
-    return raw[:MAX_IDENTIFIER_BYTES].decode("utf-8", "ignore")
+    cut = name if len(raw) <= MAX_IDENTIFIER_BYTES else \
+        raw[:MAX_IDENTIFIER_BYTES].decode("utf-8", "ignore")
+    if taken is None:
+        return cut
+    if cut in taken:
+        digest = hashlib.sha1(name.encode("utf-8")).hexdigest()[:8]
+        cut = raw[:MAX_IDENTIFIER_BYTES - 9].decode("utf-8", "ignore") + "_" + digest
+    taken.add(cut)
+    return cut
 
 
 class PostgresDialect(NativeTimestamps, SqlDialect):
@@ -235,17 +249,22 @@ class PostgresDialect(NativeTimestamps, SqlDialect):
             sa.PrimaryKeyConstraint("traceId", "spanId", name=self.pk_name(schema)))
         p = self.index_prefix(schema) + TABLE_SPANS
         c = table.c
-        sa.Index(pg_name(f"{p}_entitytype_entityid_idx"), c.entityType, c.entityId)
-        sa.Index(pg_name(f"{p}_entitytype_entityname_idx"), c.entityType, c.entityName)
-        sa.Index(pg_name(f"{p}_metadata_gin_idx"), c.metadata, postgresql_using="gin")
-        sa.Index(pg_name(f"{p}_name_idx"), c.name)
-        sa.Index(pg_name(f"{p}_orgid_userid_idx"), c.organizationId, c.userId)
-        sa.Index(pg_name(f"{p}_parentspanid_startedat_idx"), c.parentSpanId, c.startedAt.desc())
-        sa.Index(pg_name(f"{p}_root_spans_idx"), c.startedAt.desc(),
+        taken = {self.pk_name(schema)}  # the key's index shares the schema's namespace
+
+        def name(suffix: str) -> str:
+            return pg_name(f"{p}_{suffix}", taken)
+
+        sa.Index(name("entitytype_entityid_idx"), c.entityType, c.entityId)
+        sa.Index(name("entitytype_entityname_idx"), c.entityType, c.entityName)
+        sa.Index(name("metadata_gin_idx"), c.metadata, postgresql_using="gin")
+        sa.Index(name("name_idx"), c.name)
+        sa.Index(name("orgid_userid_idx"), c.organizationId, c.userId)
+        sa.Index(name("parentspanid_startedat_idx"), c.parentSpanId, c.startedAt.desc())
+        sa.Index(name("root_spans_idx"), c.startedAt.desc(),
                  postgresql_where=c.parentSpanId.is_(None))
-        sa.Index(pg_name(f"{p}_spantype_startedat_idx"), c.spanType, c.startedAt.desc())
-        sa.Index(pg_name(f"{p}_tags_gin_idx"), c.tags, postgresql_using="gin")
-        sa.Index(pg_name(f"{p}_traceid_startedat_idx"), c.traceId, c.startedAt.desc())
+        sa.Index(name("spantype_startedat_idx"), c.spanType, c.startedAt.desc())
+        sa.Index(name("tags_gin_idx"), c.tags, postgresql_using="gin")
+        sa.Index(name("traceid_startedat_idx"), c.traceId, c.startedAt.desc())
         return table
 
     # ------------------------------------------------------------------ row codec
