@@ -2,12 +2,12 @@
 
 Studio polls its trace list every 10 s with ``{"timeRange": <the last 7 days>, "orderBy":
 [{"field": "startedAt", "direction": "desc"}], "page": {"limit": 25}}``. This fills a
-SQLite file with N spans (traces of ``spans_per_trace`` spans — an agent run, model
-calls, tool calls — started over the last 7 days, written with ``batch_create_spans``
-in large batches, no exporter), then times that request through ``create_app(store)``
-in process (routing, parsing, planning, the store's query, JSON), after warm-up:
-median and p95 of ``requests`` calls. The first and a keyset second page are timed, and
-the store's ``query_traces`` alone for comparison.
+SQLite file with N spans (``bench/reads.py``'s traces of ``spans_per_trace`` spans — an
+agent run, model calls, tool calls — started over the last 7 days, written with
+``batch_create_spans`` in large batches, no exporter), then times that request through
+``create_app(store)`` in process (routing, parsing, planning, the store's query, JSON),
+after warm-up: median and p95 of ``requests`` calls. The first and a keyset second page
+are timed, and the store's ``query_traces`` alone for comparison.
 
     python -m mastra_storage.bench.studio_reads --spans 100000 --db /tmp/studio.db
 
@@ -18,77 +18,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import statistics
 import time
-from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from ..model.spans import SpanRecord
-from ..model.time import format_iso, truncate_ms
+from ..model.time import format_iso
+from .reads import WEEK, generate  # the traces `bench --read` fills its stores with
 
 BATCH = 5000
-WEEK = timedelta(days=7)
-QUESTIONS = ("Where is my order #{n}?", "I was charged twice for order #{n}",
-             "Cancel subscription {n}", "Is item {n} back in stock?")
-
-
-def _ids(rng: random.Random) -> tuple[str, Callable[[], str]]:
-    trace = f"{rng.getrandbits(128):032x}"
-    return trace, lambda: f"{rng.getrandbits(64):016x}"
-
-
-def generate(spans: int, spans_per_trace: int = 10, now: datetime | None = None,
-             seed: int = 7) -> Iterator[SpanRecord]:
-    """``spans`` spans: whole traces of ``spans_per_trace`` (the last one may be shorter),
-    started uniformly over the 7 days before ``now``; one trace in ten failed."""
-    rng = random.Random(seed)
-    end = now or datetime.now(timezone.utc)
-    made, n = 0, 0
-    while made < spans:
-        size = min(spans_per_trace, spans - made)
-        trace_id, span_id = _ids(rng)
-        start = truncate_ms(end - WEEK * rng.random())
-        failed = rng.random() < 0.1
-        root_id = span_id()
-        question = rng.choice(QUESTIONS).format(n=1000 + n)
-        user = f"user-{rng.randrange(500)}"
-        duration = timedelta(milliseconds=rng.randrange(200, 4000))
-        yield SpanRecord(
-            trace_id=trace_id, span_id=root_id, parent_span_id=None, name="support-agent",
-            span_type="agent_run", entity_type="agent", entity_id="support-agent",
-            entity_name="support-agent", started_at=start, ended_at=start + duration,
-            input={"messages": [{"role": "user", "content": question}]},
-            output=None if failed else {"text": "Done.", "resolved": True},
-            error={"message": "escalation failed", "name": "ToolFailure"} if failed else None,
-            metadata={"tier": rng.choice(("free", "pro", "enterprise")), "channel": "chat"},
-            tags=["support", rng.choice(("eu", "us"))], user_id=user, resource_id=user,
-            thread_id=f"thread-{n}", run_id=f"run-{n}", environment="bench",
-            service_name="studio-bench")
-        parent, step = root_id, duration / max(1, size)
-        for k in range(1, size):
-            model = k % 2 == 1
-            child_start = start + step * k
-            child_id = span_id()
-            yield SpanRecord(
-                trace_id=trace_id, span_id=child_id,
-                parent_span_id=root_id if model else parent,
-                name="gpt-4o" if model else "search_orders",
-                span_type="model_generation" if model else "tool_call",
-                entity_type=None if model else "tool",
-                entity_name=None if model else "search_orders",
-                started_at=child_start, ended_at=child_start + step / 2,
-                input={"prompt": question} if model else {"query": question},
-                output={"text": "ok"},
-                attributes={"model": "gpt-4o", "provider": "openai",
-                            "usage": {"inputTokens": 800, "outputTokens": 120}}
-                if model else {"toolType": "function"})
-            if model:
-                parent = child_id
-        made += size
-        n += 1
 
 
 def fill(path: Path, spans: int, spans_per_trace: int = 10,
