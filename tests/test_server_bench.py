@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mastra_storage.bench import studio_reads
+from mastra_storage.bench import reads, studio_reads
 from mastra_storage.storage.signal_queries import Feature
 from mastra_storage.storage.urls import create_store
 
@@ -32,7 +32,7 @@ def test_fill_then_measure_the_trace_list(tmp_path: Path) -> None:
 
 
 def test_generated_traces_have_whole_trees() -> None:
-    spans = list(studio_reads.generate(25, spans_per_trace=10))
+    spans = list(reads.generate(25, spans_per_trace=10))  # what studio_reads fills with
     assert len(spans) == 25
     roots = [s for s in spans if s.parent_span_id is None]
     assert len(roots) == 3 and all(r.input["messages"][0]["role"] == "user" for r in roots)
