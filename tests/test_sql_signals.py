@@ -168,36 +168,72 @@ def test_metric_reads_answer_as_the_reference_on_random_data(sql_store):
         m.metric_id for m in want.items]  # ties keep the order rows were stored in
 
 
-@pytest.mark.parametrize("path", ["sorted", "ranked"])
+@pytest.mark.parametrize("path", ["by-bucket", "sorted", "ranked", "bucket-too-large"])
 def test_sqlite_percentiles_are_the_references_to_the_bit(tmp_path, monkeypatch, path):
-    """Both SQLite paths, chosen by the runtime SQLite: the bucket's values sorted in one
-    aggregate (3.44+: here the test dependency sqlean.py's SQLite, on an engine of the
-    test's own) and the window-function ranks (older SQLite, e.g. the stdlib's 3.40 on
-    Debian 12; forced where the stdlib one is newer)."""
+    """Every SQLite path, each against the in-memory store to the bit: each bucket's values
+    read by a range of the time index and sorted by Python (the default); past that
+    path's bounds (buckets in the range, values of one bucket) one statement answers —
+    the bucket's values sorted in one aggregate (3.44+: here the test dependency
+    sqlean.py's SQLite, on an engine of the test's own) or the window-function ranks
+    (older SQLite, e.g. the stdlib's 3.40 on Debian 12; forced where it is newer)."""
     db = tmp_path / "p.db"
     if path == "sorted":
         sqlean = pytest.importorskip("sqlean", reason="a SQLite >= 3.44 for the sorted path")
         store = SQLiteStore(db, engine=sa.create_engine(f"sqlite:///{db}", module=sqlean))
     else:
         store = SQLiteStore(db)
-        if sqlite3.sqlite_version_info >= AGGREGATE_ORDER_BY:
+        if path != "by-bucket" and sqlite3.sqlite_version_info >= AGGREGATE_ORDER_BY:
             monkeypatch.setattr(store.dialect, "sorted_values", lambda *a: None)
+    if path in ("sorted", "ranked"):
+        monkeypatch.setattr(store, "BUCKETS_READ_ONE_BY_ONE", 0)
+    elif path == "bucket-too-large":
+        monkeypatch.setattr(store, "BUCKET_VALUES_IN_MEMORY", 1)
+    else:
+        def no_statement(*_: Any) -> Any:
+            raise AssertionError("answered by the one-statement path")
+
+        monkeypatch.setattr(store, "_percentile_statement", no_statement)
     store.init()
     memory = InMemoryStore()
     rows = random_metrics(400, seed=3)
     odd = [5e-324, 1.7976931348623157e308, 0.1 + 0.2, -0.0, 123456789.12345679, 1 / 3]
     rows += [MetricRecord(timestamp=T0 + timedelta(minutes=i), name="latency", value=v,
                           metric_id=f"odd{i}") for i, v in enumerate(odd)]
+    # on a bucket's first and last millisecond (a range that is half-open)
+    edge = T0 + timedelta(hours=5)
+    rows += [MetricRecord(timestamp=at, name="latency", value=float(i), metric_id=f"edge{i}")
+             for i, at in enumerate((edge, edge - timedelta(milliseconds=1),
+                                     edge + timedelta(minutes=59, seconds=59,
+                                                      milliseconds=999)))]
     for s in (store, memory):
         s.batch_create_metrics(rows)
     with store.engine.connect():
-        shape, _ = store._percentile_statement(MetricPercentilesRequest("latency", (0.5,)))
-    assert shape == path
-    for ps in ((0.07, 0.29, 0.5, 0.95), (0.0, 1.0)):
-        request = MetricPercentilesRequest("latency", ps, "1h")
+        shape, _ = (("by-bucket", None) if path == "by-bucket" else
+                    store._percentile_statement(MetricPercentilesRequest("latency", (0.5,))))
+    assert shape == path.replace("bucket-too-large", "ranked" if sqlite3.sqlite_version_info
+                                 < AGGREGATE_ORDER_BY else "sorted")
+    window = MetricsFilter(timestamp=TimeRange(T0 + timedelta(hours=5), T0 + timedelta(days=1)),
+                           labels={"status": "ok"})
+    for ps, interval, f in (((0.07, 0.29, 0.5, 0.95), "1h", None), ((0.0, 1.0), "1h", None),
+                            ((0.5, 0.99), "15m", window), ((0.5,), "1d", None)):
+        request = MetricPercentilesRequest("latency", ps, interval, filters=f)
         got, want = store.metric_percentiles(request), memory.metric_percentiles(request)
         assert [[(p.timestamp, p.value) for p in s.points] for s in got] == [
             [(p.timestamp, p.value) for p in s.points] for s in want]
+        assert all(s.points for s in got)
+    nothing = MetricPercentilesRequest("no-such-metric", (0.5, 0.9), "1h")
+    assert store.metric_percentiles(nothing) == memory.metric_percentiles(nothing)
+    if path == "bucket-too-large":  # the first bucket of two values gave up the path
+        calls: list[Any] = []
+        statement = store._percentile_statement
+
+        def spy(request: Any) -> Any:
+            calls.append(request)
+            return statement(request)
+
+        monkeypatch.setattr(store, "_percentile_statement", spy)
+        store.metric_percentiles(MetricPercentilesRequest("latency", (0.5,), "1d"))
+        assert len(calls) == 1
     store.close()
 
 

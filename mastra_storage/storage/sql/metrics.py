@@ -1,7 +1,7 @@
 """Metric aggregates in SQL: KPI (with its comparison window), breakdown, time series and
 percentiles, with exactly the in-memory store's semantics (``memory.aggregate`` & co.).
 
-Everything is computed by the database; Python only shapes the (few) result rows:
+The database computes everything but SQLite's percentiles; Python shapes the result rows:
 
 * ``sum avg min max count count_distinct``: the SQL aggregates; ``last``: the value of the
   latest row (time, then insertion order) through ``row_number()`` per group.
@@ -9,9 +9,11 @@ Everything is computed by the database; Python only shapes the (few) result rows
   else None.
 * Buckets: ``floor(epoch / interval) * interval`` in UTC, by the dialect.
 * Percentiles: ``percentile_cont`` where the dialect has it (PostgreSQL aggregate, SQL
-  Server window); SQLite has none: ``row_number()`` and ``count()`` over each bucket pick
-  the two rows around each rank and Python interpolates linearly between them, the same
-  formula as ``memory.percentile`` (so the values are identical).
+  Server window); SQLite has none: each bucket's values are read through the time index
+  and sorted in Python (``memory.percentile`` on them, so the values are identical); past
+  that path's bounds one statement picks the values around each rank (each bucket's
+  sorted array, or ``row_number()``/``count()`` windows) and Python interpolates with the
+  same formula.
 * Breakdown groups and series keep the in-memory order: value order, ties in the order
   their first row was stored.
 """
@@ -25,6 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ...model.time import UTC
+from ..memory import percentile
 from ..signal_queries import (
     DISTINCT_COLUMNS,
     GROUP_COLUMNS,
@@ -49,6 +52,11 @@ from .signals import SignalsMixin
 
 def _epoch(seconds: Any) -> datetime:
     return datetime.fromtimestamp(int(seconds), UTC)
+
+
+def _seconds(moment: datetime) -> int:
+    """Whole seconds since the epoch; a time stored without an offset is UTC."""
+    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
 
 
 class _Groups:
@@ -262,9 +270,69 @@ class MetricsMixin(SignalsMixin):
         return "ranked", sa.select(ranked.c.b, ranked.c.rn, ranked.c.cnt, ranked.c.v).where(
             sa.or_(*wanted))
 
+    # The per-bucket path's bounds: buckets in the requested range (each one indexed read)
+    # and values of one bucket held in Python at once (~32 bytes each); beyond either the
+    # statement of _percentile_statement answers instead.
+    BUCKETS_READ_ONE_BY_ONE = 2_000
+    BUCKET_VALUES_IN_MEMORY = 1_000_000
+
+    def _percentiles_by_bucket(self, conn: sa.Connection, request: MetricPercentilesRequest
+                               ) -> list[PercentileSeries] | None:
+        """Percentiles read bucket by bucket (``dialect.percentiles_by_bucket``), or None
+        when the request is past this path's bounds.
+
+        SQLite has no percentile function, and sorting all the rows by bucket and value
+        in one statement is most of a percentile request's time (its sorter, then the
+        window ranks or each bucket's sorted array). Here each bucket's values are read
+        through the metric index's time range (``name, timestamp``: no sort, no table
+        row), sorted by Python and interpolated by ``memory.percentile`` itself, so the
+        values are the in-memory store's by construction. A bucket's range is the text
+        of its bounds, as the time filters compare: rows of a bucket are those whose
+        stored time sorts inside it (the store's, and Mastra's, ISO-8601 UTC text)."""
+        codec = self._signal("metrics", "metric percentiles")
+        d = self.dialect
+        t = codec.table
+        conds = self._metric_conditions(codec, request.filters, [request.name])
+        first = conn.execute(sa.select(sa.func.min(t.c.timestamp)).where(*conds)).scalar()
+        last = conn.execute(sa.select(sa.func.max(t.c.timestamp)).where(*conds)).scalar()
+        low, high = d.decode_signal_timestamp(first), d.decode_signal_timestamp(last)
+        if low is None or high is None:
+            return [PercentileSeries(p, []) for p in request.percentiles]
+        step = INTERVALS[request.interval]
+        start = _seconds(low) // step * step
+        end = _seconds(high) // step * step
+        if (end - start) // step + 1 > self.BUCKETS_READ_ONE_BY_ONE:
+            return None
+        since: Any = sa.bindparam("bucket_since")
+        until: Any = sa.bindparam("bucket_until")
+        read = sa.select(t.c.value).where(*conds, t.c.timestamp >= since, t.c.timestamp < until)
+        points: list[list[SeriesPoint]] = [[] for _ in request.percentiles]
+        for bucket in range(start, end + 1, step):
+            bounds = {"bucket_since": d.signal_timestamp_param(_epoch(bucket)),
+                      "bucket_until": d.signal_timestamp_param(_epoch(bucket + step))}
+            values: list[float] = []
+            # The driver's rows as they come (a REAL column's values need no processing):
+            # a result object per row would double this path's time.
+            with conn.execute(read, bounds) as result:
+                cursor = result.cursor
+                while part := cursor.fetchmany(50_000):
+                    values += [row[0] for row in part]
+                    if len(values) > self.BUCKET_VALUES_IN_MEMORY:
+                        return None
+            if values:
+                values.sort()
+                for series, p in zip(points, request.percentiles, strict=True):
+                    series.append(SeriesPoint(_epoch(bucket), percentile(values, p)))
+        return [PercentileSeries(p, series)
+                for p, series in zip(request.percentiles, points, strict=True)]
+
     def metric_percentiles(self, request: MetricPercentilesRequest) -> list[PercentileSeries]:
         ps = request.percentiles
         with self.engine.connect() as conn:  # connected: the statement may ask the version
+            if self.dialect.percentiles_by_bucket:
+                answer = self._percentiles_by_bucket(conn, request)
+                if answer is not None:
+                    return answer
             shape, stmt = self._percentile_statement(request)
             rows = list(conn.execute(stmt))
         if shape == "value":

@@ -528,6 +528,10 @@ class SqlDialect:
 
     # metric percentiles
     native_percentiles: ClassVar[bool] = False
+    # Percentiles from each bucket's values, read by a range of the time index and sorted
+    # in Python (see MetricsMixin.metric_percentiles): needs timestamps stored as text
+    # that sorts as time, as the time filters already do on SQLite.
+    percentiles_by_bucket: ClassVar[bool] = False
 
     def percentile_value(self, p: float, value: sa.ColumnElement[Any],
                          bucket: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:

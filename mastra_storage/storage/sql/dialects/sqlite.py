@@ -168,6 +168,7 @@ class SQLiteDialect(SqlDialect):
     # the page's row ids too, and just the page's rows are read from the table.
     late_row_lookup = True
     status_index = True  # an equality SQLite seeks in the status index
+    percentiles_by_bucket = True  # 4x the window ranks at 1,000,000 rows (docs/bench.md)
 
     def upsert_rows(self, conn: sa.Connection, table: sa.Table,
                     rows: Sequence[dict[str, Any]]) -> None:
