@@ -1,4 +1,4 @@
-"""Write batches encoded column by column (issue 18): the same values as the row codecs,
+"""Write batches encoded column by column (docs/bench.md): the same values as the row codecs,
 the all-NULL columns written as literal NULL on SQLite, PostgreSQL's signal COPY, and the
 helpers the writer's speed-ups rest on (signal ids, price lookups, bounded text)."""
 

@@ -1,4 +1,4 @@
-"""Issue 18's reads: migration 0003's read indexes, the page-first totals, the JSON
+"""Fast trace reads: migration 0003's read indexes, the page-first totals, the JSON
 prefilter, and ``mastra-storage bench --read``.
 
 Behaviour only (no timings): the indexes exist exactly as declared and go away again,

@@ -433,7 +433,7 @@ def _one_shared_file_run(path: Path, seed: int) -> str | None:
 
 
 def test_the_app_s_own_sqlite3_on_the_store_s_file_corrupts_nothing(tmp_path):
-    """Issue 11: the store once wrote through a bundled SQLite (``sqlean.py``) while the app
+    """The store once wrote through a bundled SQLite (``sqlean.py``) while the app
     used the stdlib one on the same file: two SQLite libraries in one process don't see
     each other's POSIX locks (sqlite.org/howtocorrupt.html §2.2), and most runs ended
     with "database disk image is malformed" or lost committed rows, the exporter reporting

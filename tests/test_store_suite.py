@@ -334,7 +334,7 @@ def test_metadata_and_scope_partial_match(store):
 
 
 def test_object_and_array_filter_values_match_only_equal_objects_and_arrays(store):
-    """Issue 11: an object or array as a metadata/scope filter value, while other roots hold
+    """An object or array as a metadata/scope filter value, while other roots hold
     a string (or a number, a boolean, null, the other container) under that key, simply
     doesn't match them (SQLite raised "malformed JSON", reading the string as JSON)."""
     a, b, c, d = tid(), tid(), tid(), tid()

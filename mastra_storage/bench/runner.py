@@ -62,8 +62,9 @@ from .verify import verify_rows
 # input/output each, the pipeline reaches this fraction of the raw driver's spans/s, and
 # an emit costs at most HOT_PATH_TARGET_US on the caller's thread.
 RATIO_TARGETS = {"batch-with-updates": 0.70, "insert-only": 0.85}
-# Issue 18: PostgreSQL's pipeline against raw COPY; on SQLite the end-to-end phase against
-# raw executemany, and against the OpenTelemetry peer (at least as fast).
+# The write targets (docs/bench.md): PostgreSQL's pipeline against raw COPY; on SQLite
+# the end-to-end phase against raw executemany, and against the OpenTelemetry peer (at
+# least as fast).
 PROVIDER_PIPELINE_TARGETS = {"postgres": 0.80}
 END_TO_END_TARGET = 0.70
 OTEL_PEER_TARGET = 1.0

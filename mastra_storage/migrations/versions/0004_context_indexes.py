@@ -2,11 +2,12 @@
 
 Migration 0003 answered a context-id filter on SQLite from the roots' filter index, led
 by ``startedAt``: its count (or a page the id does not fill) still read every root's
-entry, 20 to 25 ms at 1,000,000 spans, at issue 18's limit. These partial indexes are led
-by the id instead (``mastra_storage/storage/sql/read_indexes.py``,
-``spans_context_indexes``). PostgreSQL has had its own since 0003: nothing there.
-Plain indexes the database keeps itself: Mastra's stores read and write the table as
-before. ``IF NOT EXISTS``: an index made beforehand by hand is kept.
+entry, 20 to 25 ms at 1,000,000 spans, at the 25 ms a filtered list may take
+(docs/bench.md). These partial indexes are led by the id instead
+(``mastra_storage/storage/sql/read_indexes.py``, ``spans_context_indexes``).
+PostgreSQL has had its own since 0003: nothing there. Plain indexes the database keeps
+itself: Mastra's stores read and write the table as before. ``IF NOT EXISTS``: an index
+made beforehand by hand is kept.
 
 Revision ID: 0004
 Revises: 0003

@@ -2,8 +2,8 @@
 
 Mastra's own stores create a few indexes on ``mastra_ai_spans`` (SQLite: the roots by
 ``startedAt`` and the spans by trace; PostgreSQL: eleven). With a filter, a trace list
-then visited every root span to count the matches (issue 18: 160 to 230 ms on SQLite at
-1,000,000 spans, linear in the table). These indexes answer each single-filter trace
+then visited every root span to count the matches (160 to 230 ms on SQLite at
+1,000,000 spans, linear in the table; docs/bench.md). These indexes answer each single-filter trace
 list from an index. They are plain indexes the database keeps itself: a Mastra app
 writing the same table keeps them current without knowing them, and Mastra's stores
 read and write the table as before (no column is added or changed). Every statement is
@@ -45,10 +45,11 @@ Migration 0004 (:func:`spans_context_indexes`, SQLite only) adds what 0003 left 
 there: ``mastra_storage_roots_<context id>_idx``, the roots by each context id, then the
 list order and ``parentSpanId`` (covering, as above). Through the filter index a context
 id's list still visited every root: its count, or a page the id does not fill (a thread
-of 5 traces), read all 100,000 roots' entries at 1,000,000 spans (20 to 25 ms, issue 18's
-limit; docs/bench.md). Led by the id, each is a seek to that id's entries. Their
-insertion points are spread over the index rather than appended, which costs a root more
-to write, not a child span (they are partial); measured in docs/bench.md.
+of 5 traces), read all 100,000 roots' entries at 1,000,000 spans (20 to 25 ms, the
+limit a filtered list may take; docs/bench.md). Led by the id, each is a seek to that
+id's entries. Their insertion points are spread over the index rather than appended,
+which costs a root more to write, not a child span (they are partial); measured in
+docs/bench.md.
 """
 
 from __future__ import annotations
