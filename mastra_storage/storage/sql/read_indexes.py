@@ -23,8 +23,9 @@ SQLite (partial on the roots, ``WHERE "parentSpanId" IS NULL``, except the last)
   (``has_child_error``).
 
 All but the last are led by ``startedAt`` (or the status, then ``startedAt``): spans
-arrive in time order, so entries are appended, and the four cost about 2 % of a batch
-write (docs/bench.md); indexes led by a user or thread id cost several times more.
+arrive in time order, so entries are appended (the cheapest place to insert); indexes
+led by an id insert all over the index instead: migration 0004's seven, one per context
+id, cost 12 % of SQLite's span-write throughput (measured in docs/bench.md).
 
 PostgreSQL (its planner has statistics and costs heap visits, so it is given seekable
 indexes instead):
