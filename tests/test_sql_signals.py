@@ -386,6 +386,74 @@ def test_sqlite_reads_signal_json_written_as_jsonb(tmp_path, driver):
     store.close()
 
 
+def _stat_rows(path: Path) -> int | None:
+    conn = sqlite3.connect(path)
+    try:
+        row = conn.execute("SELECT stat FROM sqlite_stat1 WHERE tbl = 'mastra_metric_events' "
+                           "AND idx IS NOT NULL LIMIT 1").fetchone()
+    except sqlite3.OperationalError:
+        return None  # no statistics table yet
+    finally:
+        conn.close()
+    return int(row[0].split()[0]) if row else None
+
+
+def test_sqlite_keeps_metric_statistics_current_for_grouped_reads(tmp_path):
+    """Grouped metric reads keep the table's planner statistics current: made once the
+    table is large enough, made again after it doubled (looked at no more often than the
+    interval allows), and never in the way: a database that can't be written answers."""
+    db = tmp_path / "stats.db"
+    store = SQLiteStore(db)
+    store.init()
+    now = [0.0]
+    store.dialect.clock = lambda: now[0]  # type: ignore[attr-defined]
+    store.dialect.STATS_MIN_ROWS = 300  # type: ignore[attr-defined]
+    memory = InMemoryStore()
+    rows = random_metrics(1200, seed=11)
+    request = MetricBreakdownRequest(("tokens", "latency", "cost"), ("model",))
+
+    def agree() -> None:
+        got, want = store.metric_breakdown(request), memory.metric_breakdown(request)
+        assert [g.dimensions for g in got] == [g.dimensions for g in want]
+        assert [g.value for g in got] == pytest.approx([g.value for g in want])
+
+    for s in (store, memory):
+        s.batch_create_metrics(rows[:200])
+    agree()
+    assert _stat_rows(db) is None  # too few rows to be worth it
+    now[0] += store.dialect.STATS_EVERY  # type: ignore[attr-defined]
+    for s in (store, memory):
+        s.batch_create_metrics(rows[200:400])
+    agree()
+    assert _stat_rows(db) == 400
+    for s in (store, memory):
+        s.batch_create_metrics(rows[400:])  # three times as many rows
+    agree()
+    assert _stat_rows(db) == 400  # not looked at again within the interval
+    now[0] += store.dialect.STATS_EVERY  # type: ignore[attr-defined]
+    agree()
+    assert _stat_rows(db) == 1200
+    store.close()
+
+    # Another process holds the write lock: the read answers without new statistics.
+    busy = SQLiteStore(db, busy_timeout_ms=50)
+    busy.dialect.STATS_MIN_ROWS = 300  # type: ignore[attr-defined]
+    with sqlite3.connect(db) as conn:
+        conn.execute("DELETE FROM sqlite_stat1")
+    conn.close()
+    blocker = sqlite3.connect(db, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        got = busy.metric_breakdown(request)
+        assert [g.dimensions for g in got] == [g.dimensions for g in
+                                               memory.metric_breakdown(request)]
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert _stat_rows(db) is None
+    busy.close()
+
+
 def test_sqlite_label_keys_read_the_same_however_the_json_spells_them(tmp_path):
     """A label as a group key is read by a JSON path where the row's JSON text has no
     escapes, else by a lookup of decoded keys: rows written by other tools, spelling the

@@ -109,9 +109,13 @@ class _Groups:
             self.stmt = self.stmt.group_by(*self.group_cols)
         self.aggregation = aggregation
         self.store = store
+        self.table = t
+        self.keyed = bool(keys)  # grouped: a group key may be outside the metric index
 
     def rows(self) -> list[Any]:
         with self.store.engine.connect() as conn:
+            if self.keyed:
+                self.store.dialect.before_metric_read(conn, self.table)
             return list(conn.execute(self.stmt).mappings())
 
     def value(self, row: Any) -> float | None:

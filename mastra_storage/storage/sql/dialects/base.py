@@ -526,6 +526,10 @@ class SqlDialect:
         """Length of a text in UTF-8 bytes."""
         raise NotImplementedError
 
+    def before_metric_read(self, conn: sa.Connection, table: sa.Table) -> None:
+        """Called on ``conn`` before a grouped metric aggregate over ``table`` (SQLite
+        keeps the table's planner statistics current here)."""
+
     # metric percentiles
     native_percentiles: ClassVar[bool] = False
     # Percentiles from each bucket's values, read by a range of the time index and sorted

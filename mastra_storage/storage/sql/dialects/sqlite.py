@@ -11,6 +11,8 @@ Python. The same SQL then works on every SQLite version, and on text and JSONB r
 from __future__ import annotations
 
 import json
+import logging
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -60,6 +62,17 @@ def may_hold(col: sa.ColumnElement[Any], string: str) -> ColumnElement[bool]:
                   sa.func.typeof(col) == "blob")
 
 
+def _analysed_rows(conn: sa.Connection, table_name: str) -> int | None:
+    """The row count ``sqlite_stat1`` holds for ``table_name`` (None: never analysed)."""
+    try:
+        stat = conn.exec_driver_sql(
+            "SELECT stat FROM sqlite_stat1 WHERE tbl = ? AND idx IS NOT NULL LIMIT 1",
+            (table_name,)).scalar()
+    except sa.exc.OperationalError:  # no sqlite_stat1 table: nothing analysed yet
+        return None
+    return int(str(stat).split()[0]) if stat else None
+
+
 def _plain_key(key: str) -> bool:
     """Whether ``key`` can be written as a quoted JSON path label, ``$."key"``: SQLite's
     path parser ends the label at the next double quote and reads no escapes."""
@@ -86,11 +99,51 @@ def _sorted_quoted(element: SortedQuoted, compiler: Any, **kw: Any) -> str:
 class SQLiteDialect(SqlDialect):
     name = "sqlite"
     provider = "sqlite"
+    # Planner statistics of the metric table (before_metric_read): looked at on each
+    # connection at most once per STATS_EVERY seconds; made (ANALYZE) once the table holds
+    # STATS_MIN_ROWS rows and again whenever it has doubled or halved since.
+    STATS_EVERY = 600.0
+    STATS_MIN_ROWS = 50_000
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # (kind, table[, NULL pattern]) -> (qmark SQL, parameter order)
         self._compiled: dict[tuple[Any, ...], tuple[str, tuple[str, ...]]] = {}
+        self.clock: Callable[[], float] = time.monotonic
+
+    def before_metric_read(self, conn: sa.Connection, table: sa.Table) -> None:
+        """Keep ``table``'s statistics current, so that SQLite's planner can choose.
+
+        Without statistics SQLite reads every metric of a name through the name index
+        and then each row from the table; when the name matches most rows (an app with a
+        few metric names) a scan of the table is 20-25 % faster for a group key outside
+        the index, and the planner picks it once ``sqlite_stat1`` says how many rows a
+        name matches (docs/bench.md, *Metric reads*). ``ANALYZE`` of the table takes
+        ~0.3 s at 1,000,000 rows, so it runs only when the table has doubled or halved
+        since; a connection loads statistics made by another one with ``ANALYZE
+        sqlite_master`` (a reload, no scan). A database that can't be written now
+        (locked, read-only) is read without them: the answer is the same, only slower."""
+        info = conn.info
+        now = self.clock()
+        checked = info.get("mastra_stats_checked")
+        if checked is not None and now - checked < self.STATS_EVERY:
+            return
+        info["mastra_stats_checked"] = now
+        name = table.name
+        try:
+            rows = conn.exec_driver_sql(
+                f'SELECT max(rowid) - min(rowid) + 1 FROM "{name}"').scalar() or 0
+            made = _analysed_rows(conn, name)
+            if rows >= self.STATS_MIN_ROWS and (made is None or rows >= 2 * made
+                                                or 2 * rows <= made):
+                conn.exec_driver_sql(f'ANALYZE "{name}"')
+            elif made is not None:
+                conn.exec_driver_sql("ANALYZE sqlite_master")
+            conn.commit()
+        except sa.exc.OperationalError as exc:
+            conn.rollback()
+            logging.getLogger(__name__).debug("no planner statistics for %s now: %s",
+                                              name, exc)
 
     def column_type(self, spec: ColumnSpec) -> sa.types.TypeEngine[Any]:
         return sa.Integer() if spec.kind == "bool" else sa.Text()
