@@ -50,11 +50,10 @@ from .signal_queries import (
     Series,
     SeriesPoint,
     SignalOrder,
+    Summary,
     bucket_start,
-    change_percent,
     check_page,
-    comparison_window,
-    replace_filter,
+    compared_aggregate,
 )
 from .trace_query import (
     FieldSuggestions,
@@ -263,21 +262,12 @@ def percentiles(rows: Sequence[MetricRecord], request: MetricPercentilesRequest
 def aggregate_result(select: Callable[[MetricsFilter | None], list[MetricRecord]],
                      request: MetricAggregateRequest) -> AggregateResult:
     """A KPI and its comparison window, from a function that selects the rows."""
-    rows = select(request.filters)
-    value = aggregate(rows, request.aggregation, request.distinct_column)
-    cost, unit = cost_summary(rows)
-    result = AggregateResult(value, cost, unit)
-    window = comparison_window(request.filters, request.compare_period)
-    if window is not None:
-        previous_rows = select(replace_filter(request.filters, timestamp=window))
-        previous = aggregate(previous_rows, request.aggregation, request.distinct_column)
-        previous_cost = cost_summary(previous_rows)[0]
-        result.previous_value = previous
-        result.change_percent = change_percent(value, previous)
-        result.previous_estimated_cost = previous_cost
-        result.cost_change_percent = change_percent(cost, previous_cost)
-        result.compared = True
-    return result
+    def summary(filters: MetricsFilter | None) -> Summary:
+        rows = select(filters)
+        return (aggregate(rows, request.aggregation, request.distinct_column),
+                *cost_summary(rows))
+
+    return compared_aggregate(summary, request)
 
 
 # ---------------------------------------------------------------------------- filters

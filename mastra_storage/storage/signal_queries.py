@@ -9,7 +9,7 @@ group-by column — raises ``ValueError`` naming the valid values.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from enum import Enum
@@ -424,6 +424,28 @@ def change_percent(value: float | None, previous: float | None) -> float | None:
     if value is None or previous is None or previous == 0:
         return None
     return (value - previous) / abs(previous) * 100
+
+
+# (value, estimated cost, cost unit) of the metric rows one filter selects
+Summary = tuple[float | None, float | None, str | None]
+
+
+def compared_aggregate(summary: Callable[[MetricsFilter | None], Summary],
+                       request: MetricAggregateRequest) -> AggregateResult:
+    """A KPI from ``summary`` of the request's filters and, when the request asks for a
+    comparison that can be made, the same summary of the earlier window and the change
+    (one rule for every store that answers a window per call)."""
+    value, cost, unit = summary(request.filters)
+    result = AggregateResult(value, cost, unit)
+    window = comparison_window(request.filters, request.compare_period)
+    if window is not None:
+        previous, previous_cost, _ = summary(replace_filter(request.filters, timestamp=window))
+        result.previous_value = previous
+        result.change_percent = change_percent(value, previous)
+        result.previous_estimated_cost = previous_cost
+        result.cost_change_percent = change_percent(cost, previous_cost)
+        result.compared = True
+    return result
 
 
 class Feature(str, Enum):

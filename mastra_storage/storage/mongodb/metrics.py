@@ -53,9 +53,8 @@ from ..signal_queries import (
     PercentileSeries,
     Series,
     SeriesPoint,
-    change_percent,
-    comparison_window,
-    replace_filter,
+    Summary,
+    compared_aggregate,
 )
 from .signals import COLUMN_NAMES, label_value, metrics_match
 
@@ -155,21 +154,11 @@ def _summary(coll: Collection[Any], filters: MetricsFilter | None, names: Sequen
 
 
 def metric_aggregate(coll: Collection[Any], request: MetricAggregateRequest) -> AggregateResult:
-    def summary(filters: MetricsFilter | None) -> tuple[float | None, float | None, str | None]:
+    def summary(filters: MetricsFilter | None) -> Summary:
         return _summary(coll, filters, request.name, request.aggregation,
                         request.distinct_column)
 
-    value, cost, unit = summary(request.filters)
-    result = AggregateResult(value, cost, unit)
-    window = comparison_window(request.filters, request.compare_period)
-    if window is not None:
-        previous, previous_cost, _ = summary(replace_filter(request.filters, timestamp=window))
-        result.previous_value = previous
-        result.change_percent = change_percent(value, previous)
-        result.previous_estimated_cost = previous_cost
-        result.cost_change_percent = change_percent(cost, previous_cost)
-        result.compared = True
-    return result
+    return compared_aggregate(summary, request)
 
 
 def metric_breakdown(coll: Collection[Any], request: MetricBreakdownRequest

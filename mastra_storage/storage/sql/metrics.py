@@ -42,9 +42,8 @@ from ..signal_queries import (
     PercentileSeries,
     Series,
     SeriesPoint,
-    change_percent,
-    comparison_window,
-    replace_filter,
+    Summary,
+    compared_aggregate,
 )
 from .codec import SignalCodec
 from .signals import SignalsMixin
@@ -155,25 +154,13 @@ class MetricsMixin(SignalsMixin):
         return _Groups(self, codec, conds, aggregation, distinct_column, keys)
 
     def metric_aggregate(self, request: MetricAggregateRequest) -> AggregateResult:
-        def window(filters: MetricsFilter | None) -> tuple[float | None, float | None,
-                                                           str | None]:
+        def summary(filters: MetricsFilter | None) -> Summary:
             groups = self._groups(filters, request.name, request.aggregation,
                                   request.distinct_column)
             (row,) = groups.rows()
             return groups.value(row), _cost(row), _unit(row)
 
-        value, cost, unit = window(request.filters)
-        result = AggregateResult(value, cost, unit)
-        previous_window = comparison_window(request.filters, request.compare_period)
-        if previous_window is not None:
-            previous, previous_cost, _ = window(
-                replace_filter(request.filters, timestamp=previous_window))
-            result.previous_value = previous
-            result.change_percent = change_percent(value, previous)
-            result.previous_estimated_cost = previous_cost
-            result.cost_change_percent = change_percent(cost, previous_cost)
-            result.compared = True
-        return result
+        return compared_aggregate(summary, request)
 
     def metric_breakdown(self, request: MetricBreakdownRequest) -> list[BreakdownGroup]:
         codec = self._signal("metrics", "metric breakdowns")
