@@ -96,9 +96,13 @@ class RetentionMixin(StoreParts):
                         codec.order.in_(ids[i:i + CHUNK]), older))
                     deleted += result.rowcount or 0
 
+    def _span_rows(self) -> sa.Table:
+        """The table whose rows the span statistics count (v-next: its span events)."""
+        return self.table
+
     def stats(self) -> dict[str, dict[str, Any]]:
         d = self.dialect
-        t = self.table
+        t = self._span_rows()
         with self.engine.connect() as conn:
             n, low, high = conn.execute(sa.select(
                 sa.func.count(), sa.func.min(t.c.startedAt), sa.func.max(t.c.startedAt))).one()
