@@ -11,12 +11,17 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ...model.entities import entity_type_values
 from ...model.jsonsafe import dumps, to_jsonable
 from ...model.time import truncate_ms
-from .ddl import IS_ROOT
+from .ddl import IS_ROOT, quote_ident
+
+if TYPE_CHECKING:
+    from ..queries import TracesFilter
 
 # A JSON value's "has an error": Mastra's older writers stored NULL as '' (and JSON null
 # reads as no error too).
@@ -125,3 +130,35 @@ def json_array_has(col: str, item: str, p: Params) -> str:
     """JSON array ``col`` has the string element ``item``."""
     return (f"has(JSONExtract(ifNull(`{col}`, '[]'), 'Array(Nullable(String))'), "
             f"{p.add(item, 'String')})")
+
+
+RUNNING = f"{NO_ERROR} AND `endedAt` IS NULL"
+SUCCESS = f"{NO_ERROR} AND `endedAt` IS NOT NULL"
+
+
+def span_filters(f: TracesFilter, p: Params, column_of: Mapping[str, str],
+                 running: str = RUNNING, success: str = SUCCESS) -> list[str]:
+    """The column filters of ``f`` on one span row, every layout alike: the equalities
+    (an entity type also matches its legacy name), the time bounds and the status
+    (``running``/``success``: their conditions, for a layout that stores no running
+    span). ``column_of`` maps a filter attribute to the layout's column name."""
+    conds = []
+    for attr, value in f.equalities():
+        if attr == "entity_type":  # "workflow_run" also matches legacy "workflow" rows
+            values = list(entity_type_values(value))
+            conds.append(f"`entityType` IN {p.add(values, 'Array(String)')}")
+        else:
+            conds.append(f"{quote_ident(column_of[attr])} = {p.add(value, 'String')}")
+    for bound, column, op in ((f.started_from, "startedAt", ">="),
+                              (f.started_to, "startedAt", "<="),
+                              (f.ended_from, "endedAt", ">="),
+                              (f.ended_to, "endedAt", "<=")):
+        if bound is not None:
+            conds.append(f"`{column}` {op} {p.ts(bound)}")
+    if f.status == "error":
+        conds.append(HAS_ERROR)
+    elif f.status == "running":
+        conds.append(running)
+    elif f.status == "success":
+        conds.append(success)
+    return conds

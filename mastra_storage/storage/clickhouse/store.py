@@ -18,7 +18,6 @@ from operator import attrgetter
 from typing import Any
 
 from ...lifecycle import after_fork_in_child
-from ...model.entities import entity_type_values
 from ...model.jsonsafe import BAD_CHARS, DEFAULT_MAX_BYTES, clean_text, dumps, loads
 from ...model.spans import COLUMNS, HEAVY_ATTRS, TABLE_SPANS, SpanRecord
 from ...model.time import truncate_ms, utc_now
@@ -39,13 +38,13 @@ from .ddl import (
 )
 from .expressions import (
     HAS_ERROR,
-    NO_ERROR,
     ROOT,
     TS_TYPE,
     Params,
     clean_params,
     json_array_has,
     json_key_equals,
+    span_filters,
     ts_text,
 )
 from .migrations import Applied, apply
@@ -583,32 +582,12 @@ class ClickHouseStore(SignalsMixin, TraceQueryMixin, BaseStore):
             "ORDER BY `startedAt`, `spanId`", {"t": trace_id})
 
     def _filter_conditions(self, f: TracesFilter, p: Params) -> list[str]:
-        conds = self._root_conditions(p)
-        helpers = self.helpers
-        for attr, value in f.equalities():
-            if attr == "entity_type":  # "workflow_run" also matches legacy "workflow" rows
-                values = list(entity_type_values(value))
-                conds.append(f"`entityType` IN {p.add(values, 'Array(String)')}")
-            else:
-                conds.append(f"`{_ATTR_TO_NAME[attr]}` = {p.add(value, 'String')}")
-        if f.started_from is not None:
-            conds.append(f"`startedAt` >= {p.ts(f.started_from)}")
-            if helpers:  # the same bound on the key column, for the primary index
+        conds = [*self._root_conditions(p), *span_filters(f, p, _ATTR_TO_NAME)]
+        if self.helpers:  # the start bounds on the key column too, for the primary index
+            if f.started_from is not None:
                 conds.append(f"`{HELPER_ROOT_STARTED}` >= {p.ts(f.started_from)}")
-        if f.started_to is not None:
-            conds.append(f"`startedAt` <= {p.ts(f.started_to)}")
-            if helpers:
+            if f.started_to is not None:
                 conds.append(f"`{HELPER_ROOT_STARTED}` <= {p.ts(f.started_to)}")
-        if f.ended_from is not None:
-            conds.append(f"`endedAt` >= {p.ts(f.ended_from)}")
-        if f.ended_to is not None:
-            conds.append(f"`endedAt` <= {p.ts(f.ended_to)}")
-        if f.status == "error":
-            conds.append(HAS_ERROR)
-        elif f.status == "running":
-            conds.append(f"{NO_ERROR} AND `endedAt` IS NULL")
-        elif f.status == "success":
-            conds.append(f"{NO_ERROR} AND `endedAt` IS NOT NULL")
         if f.has_child_error is not None:
             # Any errored span of the trace, the root included (Mastra's meaning).
             sub = f"SELECT `traceId` FROM {self.schema.spans} FINAL WHERE {HAS_ERROR}"

@@ -20,7 +20,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ...model.entities import entity_type_values
 from ...model.jsonsafe import loads
 from ...model.preview import input_preview
 from ...model.spans import COLUMN_BY_ATTR, COLUMNS, HEAVY_ATTRS, SpanRecord
@@ -58,15 +57,18 @@ from . import signal_ddl
 from .ddl import HELPER_IS_CHILD, HELPER_ROOT_STARTED, SchemaOptions, quote_ident
 from .expressions import (
     HAS_ERROR,
-    NO_ERROR,
     ROOT,
     TS_TYPE,
     Params,
     json_array_has,
     json_key_equals,
+    span_filters,
     ts_text,
 )
 from .signals import _utc
+
+# filter attribute -> column name
+_COLUMN_NAMES = {attr: column.name for attr, column in COLUMN_BY_ATTR.items()}
 
 _FULL_SELECT = ", ".join(quote_ident(c.name) for c in COLUMNS)
 # A light trace list row: the light columns plus what LightSpan keeps (metadata, and the
@@ -317,26 +319,7 @@ class TraceQueryMixin:
     def _span_conditions(self, f: TracesFilter, p: Params) -> list[str]:
         """The trace-list filters applied to any span (not only roots), as branch listing
         applies them (``has_child_error`` does not apply to a branch)."""
-        conds = []
-        for attr, value in f.equalities():
-            if attr == "entity_type":
-                conds.append(f"`entityType` IN "
-                             f"{p.add(list(entity_type_values(value)), 'Array(String)')}")
-            else:
-                conds.append(f"{quote_ident(COLUMN_BY_ATTR[attr].name)} = "
-                             f"{p.add(value, 'String')}")
-        for bound, column, op in ((f.started_from, "startedAt", ">="),
-                                  (f.started_to, "startedAt", "<="),
-                                  (f.ended_from, "endedAt", ">="),
-                                  (f.ended_to, "endedAt", "<=")):
-            if bound is not None:
-                conds.append(f"`{column}` {op} {p.ts(bound)}")
-        if f.status == "error":
-            conds.append(HAS_ERROR)
-        elif f.status == "running":
-            conds.append(f"{NO_ERROR} AND `endedAt` IS NULL")
-        elif f.status == "success":
-            conds.append(f"{NO_ERROR} AND `endedAt` IS NOT NULL")
+        conds = span_filters(f, p, _COLUMN_NAMES)
         conds += [json_array_has("tags", tag, p) for tag in f.tags or ()]
         conds += [json_key_equals("metadata", k, v, p) for k, v in (f.metadata or {}).items()]
         conds += [json_key_equals("scope", k, v, p) for k, v in (f.scope or {}).items()]

@@ -41,7 +41,6 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from ...model.entities import entity_type_values
 from ...model.jsonsafe import loads
 from ...model.preview import input_preview
 from ...model.spans import COLUMN_BY_NAME, HEAVY_ATTRS, SpanRecord
@@ -58,7 +57,14 @@ from ..queries import (
 from ..validation import require_ids
 from . import vnext_ddl
 from .ddl import VNEXT_LAYOUT, quote_ident
-from .expressions import HAS_ERROR, NO_ERROR, Params, clean_params, json_key_equals
+from .expressions import (
+    HAS_ERROR,
+    NO_ERROR,
+    Params,
+    clean_params,
+    json_key_equals,
+    span_filters,
+)
 from .slices import row_slices
 from .store import KEY_CHUNK, ClickHouseStore, _chunks, _clean_texts, _utc
 from .trace_query import CLASSIC_COLUMNS, SpanColumns
@@ -320,25 +326,8 @@ class ClickHouseVNextStore(ClickHouseStore):
         anchor): JSON-exact metadata and scope matches against ``metadataRaw`` and
         ``scope`` (every store's meaning; Mastra's v-next reader matches text values only,
         through metadataSearch, and ignores the scope)."""
-        conds = []
-        for attr, value in f.equalities():
-            if attr == "entity_type":  # "workflow_run" also matches legacy "workflow" rows
-                values = list(entity_type_values(value))
-                conds.append(f"`entityType` IN {p.add(values, 'Array(String)')}")
-            else:
-                conds.append(f"{quote_ident(_COLUMN_OF[attr])} = {p.add(value, 'String')}")
-        for bound, column, op in ((f.started_from, "startedAt", ">="),
-                                  (f.started_to, "startedAt", "<="),
-                                  (f.ended_from, "endedAt", ">="),
-                                  (f.ended_to, "endedAt", "<=")):
-            if bound is not None:
-                conds.append(f"`{column}` {op} {p.ts(bound)}")
-        if f.status == "error":
-            conds.append(HAS_ERROR)
-        elif f.status == "success":
-            conds.append(NO_ERROR)
-        elif f.status == "running":
-            conds.append("0")  # nothing running is ever stored
+        # nothing running is ever stored here
+        conds = span_filters(f, p, _COLUMN_OF, running="0", success=NO_ERROR)
         conds += [f"has(`tags`, {p.add(tag, 'String')})" for tag in f.tags or ()]
         conds += [json_key_equals("metadataRaw", k, v, p) for k, v in (f.metadata or {}).items()]
         conds += [json_key_equals("scope", k, v, p) for k, v in (f.scope or {}).items()]
