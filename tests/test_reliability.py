@@ -100,14 +100,24 @@ def refuse_poison(backend: Any, store: Any) -> None:
                 "WHEN NEW.name = 'poison' BEGIN SELECT RAISE(ABORT, 'poison refused'); END")
 
 
-def count_writes(store: Any) -> list[str]:
-    """The INSERT statements the store sends (the driver's real calls)."""
-    sent: list[str] = []
+def count_writes(store: Any) -> list[int]:
+    """The store's write attempts as the driver sees them: one entry per transaction that
+    sent an INSERT or COPY, holding how many it sent (SQLite writes a batch's rows in
+    statements of up to 1,000 rows, so one attempt can be several statements)."""
+    sent: list[int] = []
+    writing = [False]
+
+    @sa.event.listens_for(store.engine, "begin")
+    def _begun(conn: Any) -> None:
+        writing[0] = False
 
     @sa.event.listens_for(store.engine, "before_cursor_execute")
     def _seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         if statement.lstrip().upper().startswith(("INSERT", "COPY")):
-            sent.append(statement)
+            if not writing[0]:
+                sent.append(0)
+                writing[0] = True
+            sent[-1] += 1
 
     return sent
 

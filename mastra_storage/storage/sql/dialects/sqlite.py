@@ -27,6 +27,7 @@ from ....model.spans import COLUMNS, ColumnSpec, SpanRecord
 from ..columnar import Column, live_rows, null_pattern
 from ..jsonb import JsonbError, decode
 from .base import SqlDialect, step_literal
+from .sqlite_multirow import MultiRowInsert
 
 COLUMN_NAMES = tuple(c.name for c in COLUMNS)
 # The SQL function the store registers on each connection: JSONB blob -> JSON text.
@@ -80,6 +81,17 @@ def _plain_key(key: str) -> bool:
         ch in key for ch in '"\\')
 
 
+def _values(columns: Sequence[tuple[sa.Column[Any], bool]]) -> dict[str, Any]:
+    """An INSERT's values: a bound parameter per column, except the (column, True) ones,
+    NULL in every row of the batch. Those are left out of the statement, which stores
+    NULL with fewer values to compile (a multi-row statement's size and its compile time
+    grow with them), unless the column has a default: then it is a literal NULL."""
+    return {c.name: (sa.null() if c.server_default is not None else None) if null
+            else sa.bindparam(c.name, type_=c.type)
+            for c, null in columns
+            if not null or c.server_default is not None}
+
+
 class SortedQuoted(ColumnElement[Any]):
     """``json_group_array(quote(v) ORDER BY v)``: a group's values, sorted, as exact text."""
 
@@ -109,6 +121,7 @@ class SQLiteDialect(SqlDialect):
         super().__init__(*args, **kwargs)
         # (kind, table[, NULL pattern]) -> (qmark SQL, parameter order)
         self._compiled: dict[tuple[Any, ...], tuple[str, tuple[str, ...]]] = {}
+        self._many = MultiRowInsert()
         self.clock: Callable[[], float] = time.monotonic
 
     def before_metric_read(self, conn: sa.Connection, table: sa.Table) -> None:
@@ -227,7 +240,7 @@ class SQLiteDialect(SqlDialect):
                     rows: Sequence[dict[str, Any]]) -> None:
         sql, names = self._positional(conn, ("upsert", table), self.upsert(table),
                                       [c.name for c in table.columns])
-        conn.exec_driver_sql(sql, [tuple([r[n] for n in names]) for r in rows])
+        self._many.execute(conn, sql, [tuple([r[n] for n in names]) for r in rows])
 
     def upsert_records(self, conn: sa.Connection, table: sa.Table,
                        records: Sequence[SpanRecord], now: datetime) -> None:
@@ -243,18 +256,18 @@ class SQLiteDialect(SqlDialect):
             # pragma: no cover - a table with extra columns
             self.upsert_rows(conn, table, [self.encode(r, now) for r in records])
             return
-        conn.exec_driver_sql(sql, live_rows(columns))
+        self._many.execute(conn, sql, live_rows(columns))
 
     @staticmethod
     def _values_statement(table: sa.Table, nulls: frozenset[int],
                           finish: Callable[[sa.Table, sqlite.Insert], sa.Executable]
                           ) -> sa.Executable:
-        """``INSERT INTO table VALUES (...)`` with a bound parameter per column, except
-        the columns at ``nulls`` (their position in ``table.columns``): literal NULL;
+        """``INSERT INTO table (...) VALUES (...)`` with a bound parameter per column,
+        except the columns at ``nulls`` (their position in ``table.columns``), which are
+        left out (NULL) or, where the table gives them a default, a literal NULL;
         ``finish(table, insert)`` adds the conflict clause."""
-        values = {c.name: sa.null() if i in nulls else sa.bindparam(c.name, type_=c.type)
-                  for i, c in enumerate(table.columns)}
-        return finish(table, sqlite.insert(table).values(values))
+        return finish(table, sqlite.insert(table).values(_values(
+            [(c, i in nulls) for i, c in enumerate(table.columns)])))
 
     def update_rows(self, conn: sa.Connection, table: sa.Table, stmt: sa.Executable,
                     rows: Sequence[dict[str, Any]]) -> int | None:
@@ -285,8 +298,7 @@ class SQLiteDialect(SqlDialect):
         key = ("insert", table, nulls)
         cached = self._compiled.get(key)
         if cached is None:
-            values = {n: sa.null() if n in nulls else sa.bindparam(n, type_=table.c[n].type)
-                      for n in names}
+            values = _values([(table.c[n], n in nulls) for n in names])
             stmt = sqlite.insert(table).values(values).on_conflict_do_nothing()
             compiled = stmt.compile(dialect=conn.dialect)
             cached = self._compiled[key] = (compiled.string,
@@ -295,7 +307,7 @@ class SQLiteDialect(SqlDialect):
         if order != tuple(n for n in names if n not in nulls):  # pragma: no cover
             super().insert_signal_columns(conn, table, id_column, names, columns)
             return
-        conn.exec_driver_sql(sql, live_rows(columns))
+        self._many.execute(conn, sql, live_rows(columns))
 
     def insert_signals(self, conn: sa.Connection, table: sa.Table, id_column: str,
                        names: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
@@ -304,7 +316,7 @@ class SQLiteDialect(SqlDialect):
         if tuple(order) != tuple(names):  # pragma: no cover - the compiler keeps our order
             index = {n: i for i, n in enumerate(names)}
             rows = [[r[index[n]] for n in order] for r in rows]
-        conn.exec_driver_sql(sql, [tuple(r) for r in rows])
+        self._many.execute(conn, sql, [tuple(r) for r in rows])
 
     def json_string_elements(self, col: sa.ColumnElement[Any], alias: str
                              ) -> tuple[Any, sa.ColumnElement[Any]]:
