@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 from mastra_storage.cli.main import app
 from mastra_storage.model.spans import COLUMNS
 from mastra_storage.storage import InMemoryStore, TracesFilter, TracesOrderBy
+from mastra_storage.storage.sql import root_metadata
 from mastra_storage.storage.sql.migrate import current_revision, downgrade, upgrade
 from mastra_storage.storage.sql.read_indexes import (
     all_read_indexes,
@@ -218,13 +219,33 @@ def listed(tmp_path: Path) -> SQLiteStore:
 ])
 def test_sqlite_answers_each_filter_from_a_read_index(listed: SQLiteStore, flt: TracesFilter,
                                                       index: str) -> None:
-    plans = _plans(listed, flt)
+    # (a metadata filter first looks whether the optional metadata index is installed)
+    plans = [p for p in _plans(listed, flt) if "sqlite_master" not in p]
     assert len(plans) == 2, plans  # the page, then the count: the page was full
     for plan in plans:
         assert index in plan, plan
         # no statement reads the table row by row: only the page's rows, by rowid
         assert "SCAN mastra_ai_spans" not in plan.replace("SCAN mastra_ai_spans USING", ""), plan
     assert "SEARCH page_row USING INTEGER PRIMARY KEY (rowid=?)" in plans[0]
+
+
+@pytest.mark.parametrize("flt", [
+    TracesFilter(metadata={"tier": "pro"}),
+    TracesFilter(metadata={"tier": "pro"}, started_from=at(1), started_to=at(30)),
+])
+def test_sqlite_answers_a_metadata_key_from_its_side_table(listed: SQLiteStore,
+                                                          flt: TracesFilter) -> None:
+    root_metadata.install(listed.engine)  # optional: see root_metadata.py
+    plans = _plans(listed, flt)
+    side = [p for p in plans if "mastra_storage_root_metadata" in p]
+    assert len(side) == 2, plans  # the page's ids, then the count: the page was full
+    for plan in side:
+        assert ("SEARCH mastra_storage_root_metadata USING COVERING INDEX "
+                "mastra_storage_root_metadata_value_idx (key=? AND kind=? AND atom=?") in plan
+    rows = [p for p in plans if "mastra_ai_spans" in p]
+    assert len(rows) == 1, plans  # then the page's rows, each found by its key
+    assert "SEARCH mastra_ai_spans USING INDEX" in rows[0], rows
+    assert "SCAN mastra_ai_spans" not in rows[0], rows
 
 
 def test_sqlite_a_page_that_is_not_full_is_not_counted(listed: SQLiteStore) -> None:

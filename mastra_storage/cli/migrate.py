@@ -68,6 +68,12 @@ def migrate(
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="With --to vnext: print what would be done (tables, backfill); "
                           "change nothing.")] = False,
+    metadata_index: Annotated[bool | None, typer.Option(
+        "--metadata-index/--no-metadata-index", show_default=False,
+        help="SQLite: install (or remove) the roots' metadata index: a trace list "
+             "filtered by a metadata key reads an index instead of every root, for a write "
+             "cost every writer of the file pays (docs/bench.md). Default: leave it as it "
+             "is.")] = None,
 ) -> None:
     """Create or upgrade the tables (or collections) of every signal behind URL."""
     out = console()
@@ -98,11 +104,14 @@ def migrate(
         if dry_run:
             raise CLIError("--dry-run goes with --to vnext (the other migrations print "
                            "their DDL with --sql)", EXIT_USAGE)
+        if metadata_index is not None and (scheme not in SQLITE_SCHEMES or sql):
+            raise CLIError("--metadata-index / --no-metadata-index are for SQLite files, "
+                           "run against the database (not with --sql)", EXIT_USAGE)
         if scheme in SQL_SCHEMES:
             if sql:
                 _print_offline_sql(url, scheme, schema)
             else:
-                _migrate_sql(out, url, schema)
+                _migrate_sql(out, url, schema, metadata_index)
                 if backfill:
                     out.print(Text("--backfill: nothing to do for SQL stores (a migration "
                                    "backfills the columns it adds)", style="dim"))
@@ -152,7 +161,8 @@ def _head_revision() -> str | None:
     return ScriptDirectory(str(migrations_dir())).get_current_head()
 
 
-def _migrate_sql(out: Console, url: str, schema: str | None) -> None:
+def _migrate_sql(out: Console, url: str, schema: str | None,
+                 metadata_index: bool | None = None) -> None:
     import sqlalchemy as sa
 
     from ..model.spans import TABLE_SPANS
@@ -187,8 +197,24 @@ def _migrate_sql(out: Console, url: str, schema: str | None) -> None:
                            style="green"))
         else:
             out.print(Text(f"upgraded {_rev(before)} → {_rev(after)}", style="green"))
+        if metadata_index is not None:
+            _metadata_index(out, engine, metadata_index)
     finally:
         store.close()
+
+
+def _metadata_index(out: Console, engine: Any, wanted: bool) -> None:
+    from ..storage.sql import root_metadata
+
+    if not wanted:
+        root_metadata.remove(engine)
+        out.print(Text("metadata index: removed (or was not there)", style="green"))
+        return
+    built = root_metadata.install(engine)
+    with engine.connect() as conn:
+        roots = root_metadata.indexed_roots(conn)
+    state = "installed" if built else "already installed"
+    out.print(Text(f"metadata index: {state}, {roots:,} root spans indexed", style="green"))
 
 
 def _rev(revision: str | None) -> str:

@@ -56,6 +56,10 @@ class SQLiteStore(SQLStore):
     still registers ``mastra_json`` on each connection it opens from then on.
     ``mmap_size``: bytes of the file read through a memory map (``PRAGMA mmap_size``;
     0 reads every page with read() calls, SQLite's own default).
+    ``metadata_index``: install the roots' metadata index on ``init()``
+    (:mod:`.root_metadata`: a metadata-filtered trace list in a few milliseconds at a
+    million spans, for a write cost every writer of the file pays). False leaves the
+    database as it is; ``mastra-storage migrate URL --no-metadata-index`` removes it.
     """
 
     def __init__(
@@ -67,6 +71,7 @@ class SQLiteStore(SQLStore):
         busy_timeout_ms: int = BUSY_TIMEOUT_MS,
         engine: sa.Engine | None = None,
         mmap_size: int = MMAP_SIZE,
+        metadata_index: bool = False,
     ) -> None:
         if driver not in DRIVERS:
             raise ValueError(f"unknown SQLite driver {driver!r}: use 'sqlite' or 'libsql'")
@@ -78,7 +83,16 @@ class SQLiteStore(SQLStore):
         if engine is None:
             engine = _make_engine(self.path, busy_timeout_ms, mmap_size)
         register_functions(engine)
+        self.metadata_index = metadata_index
         super().__init__(engine, dialect, auto_migrate=auto_migrate)
+
+    def init(self) -> None:
+        first = not self._initialised
+        super().init()
+        if first and self.metadata_index:
+            from .root_metadata import install
+
+            install(self.engine)
 
     @property
     def sqlite_version(self) -> str:

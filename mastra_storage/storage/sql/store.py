@@ -24,6 +24,7 @@ from ..base import BRANCH_TYPES, BaseStore, check_id, order_spans
 from ..queries import Pagination, TracesFilter, TracesOrderBy, TracesPage
 from ..signal_queries import ALL_FEATURES, Feature
 from ..validation import require_ids
+from . import root_metadata
 from .dialects.base import SqlDialect
 from .metrics import MetricsMixin
 from .retention import RetentionMixin
@@ -257,7 +258,31 @@ class SQLStore(MetricsMixin, TraceQueryMixin, RetentionMixin, BaseStore):
     def _list_roots(
         self, filters: TracesFilter, pagination: Pagination, order_by: TracesOrderBy
     ) -> tuple[list[SpanRecord], int]:
+        d = self.dialect
+        if d.root_metadata and root_metadata.answers(filters, order_by):
+            with self.engine.connect() as conn:
+                found = root_metadata.roots_page(conn, filters, pagination, order_by,
+                                                 d.encode_timestamp)
+                if found is not None:
+                    ids, total = found
+                    return self._roots_by_ids(conn, ids), total
         return self._page_of_spans(self._conditions(filters, self.table), pagination, order_by)
+
+    def _roots_by_ids(self, conn: sa.Connection, ids: Sequence[tuple[str, str]]
+                      ) -> list[SpanRecord]:
+        """The root spans of ``ids`` ((traceId, spanId) pairs), in that order."""
+        if not ids:
+            return []
+        t = self.table
+        # Two IN lists, not a row-value IN: SQLite seeks each span id in the table's
+        # (spanId, traceId) key for these, where it scanned the roots for a row value.
+        rows = conn.execute(sa.select(*self._full_cols).where(
+            t.c.spanId.in_(sorted({s for _, s in ids})),
+            t.c.traceId.in_(sorted({tr for tr, _ in ids})),
+            t.c.parentSpanId.is_(None))).mappings().all()
+        decode = self.dialect.decode
+        found = {(r["traceId"], r["spanId"]): r for r in rows}
+        return [decode(dict(found[key])) for key in ids if key in found]
 
     def _ordering(self, order_by: TracesOrderBy, table: Any = None) -> list[Any]:
         t = self.table if table is None else table

@@ -233,6 +233,7 @@ class SQLiteDialect(SqlDialect):
     # them alone when SQLite's planner sees it *covering*: the count reads the index only,
     # the page's row ids too, and just the page's rows are read from the table.
     late_row_lookup = True
+    root_metadata = True
     status_index = True  # an equality SQLite seeks in the status index
     percentiles_by_bucket = True  # 4x the window ranks at 1,000,000 rows (docs/bench.md)
 
