@@ -308,7 +308,9 @@ class SQLiteDialect(SqlDialect):
         if order != tuple(n for n in names if n not in nulls):  # pragma: no cover
             super().insert_signal_columns(conn, table, id_column, names, columns)
             return
-        self._many.execute(conn, sql, live_rows(columns))
+        # executemany, not multi-row statements: measured no faster for the derived
+        # metrics (~1,460 rows a batch), with more CPU and cached statement memory.
+        conn.exec_driver_sql(sql, live_rows(columns))
 
     def insert_signals(self, conn: sa.Connection, table: sa.Table, id_column: str,
                        names: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
@@ -317,7 +319,7 @@ class SQLiteDialect(SqlDialect):
         if tuple(order) != tuple(names):  # pragma: no cover - the compiler keeps our order
             index = {n: i for i, n in enumerate(names)}
             rows = [[r[index[n]] for n in order] for r in rows]
-        self._many.execute(conn, sql, [tuple(r) for r in rows])
+        conn.exec_driver_sql(sql, [tuple(r) for r in rows])
 
     def json_string_elements(self, col: sa.ColumnElement[Any], alias: str
                              ) -> tuple[Any, sa.ColumnElement[Any]]:
