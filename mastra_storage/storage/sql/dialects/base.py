@@ -244,8 +244,8 @@ class SqlDialect:
     # A page of the trace list is read in two steps: the page's row ids through the
     # (covering) read indexes, then those rows (SQLite: see SQLiteDialect).
     late_row_lookup: ClassVar[bool] = False
-    # A trace list filtered by one metadata key is answered from the side table of
-    # migration 0005 when the database has it (SQLite: see root_metadata.py).
+    # A trace list filtered by one metadata key is answered from the optional index of
+    # the roots' metadata when the database has it installed (SQLite: root_metadata.py).
     root_metadata: ClassVar[bool] = False
 
     @staticmethod

@@ -86,10 +86,13 @@ def _values(columns: Sequence[tuple[sa.Column[Any], bool]]) -> dict[str, Any]:
     NULL in every row of the batch. Those are left out of the statement, which stores
     NULL with fewer values to compile (a multi-row statement's size and its compile time
     grow with them), unless the column has a default: then it is a literal NULL."""
-    return {c.name: (sa.null() if c.server_default is not None else None) if null
-            else sa.bindparam(c.name, type_=c.type)
-            for c, null in columns
-            if not null or c.server_default is not None}
+    values: dict[str, Any] = {}
+    for c, null in columns:
+        if not null:
+            values[c.name] = sa.bindparam(c.name, type_=c.type)
+        elif c.server_default is not None:
+            values[c.name] = sa.null()
+    return values
 
 
 class SortedQuoted(ColumnElement[Any]):
