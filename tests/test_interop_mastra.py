@@ -221,10 +221,13 @@ def site_factory(request: pytest.FixtureRequest, tmp_path: Path,
 
             url = request.getfixturevalue("pg").url
             schema = f"interop_{uuid.uuid4().hex[:10]}"
+            # With the optional metadata index installed: its triggers then fire for
+            # Mastra's writes too (root_metadata.py).
             site = Site(backend, Mastra({"kind": "pg", "connectionString": url,
                                          "schemaName": schema}, work),
                         lambda: _init(PostgresStore.from_url(url, schema=schema,
-                                                             auto_migrate=True)))
+                                                             auto_migrate=True,
+                                                             metadata_index=True)))
             site.cleanup.append(lambda: _drop_pg_schema(url, schema))
         else:
             from pymongo import MongoClient
@@ -891,6 +894,14 @@ def _mixed_writers(site: Site, py_store: Any, obs: Observability,
         py_roots = {k for k, r in pw.truth.items() if r.parent_span_id is None and r.metadata}
         assert py_roots <= indexed
         assert unindexed  # Mastra's JSONB roots, read by the general filter above
+    if site.backend == "postgres":  # the metadata index's triggers ran for both writers
+        with py_store.engine.connect() as conn:
+            indexed = {tuple(r) for r in conn.exec_driver_sql(
+                f'SELECT "traceId", "spanId" FROM "{py_store.schema}".'
+                "mastra_storage_root_metadata")}
+        with_metadata = {k for k, r in truth.items()
+                         if r.parent_span_id is None and r.metadata}
+        assert with_metadata and with_metadata <= indexed  # Python's and Mastra's roots
     if site.backend == "mongodb":  # both writers store BSON dates
         for doc in site.raw.find({}, {"startedAt": 1, "endedAt": 1, "createdAt": 1,
                                       "updatedAt": 1}):

@@ -1,11 +1,14 @@
-"""SQLite's optional index of the roots' metadata: a one-key metadata filter answered from
-it gives what the in-memory store gives, whoever wrote the rows and however they
-changed; where it can't answer, or it isn't installed, the general filter does."""
+"""The optional index of the roots' metadata (SQLite, PostgreSQL): a one-key metadata
+filter answered from it gives what the in-memory store gives, whoever wrote the rows and
+however they changed; where it can't answer, or it isn't installed, the general filter
+does."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -65,11 +68,37 @@ def pair(tmp_path: Path) -> tuple[SQLiteStore, InMemoryStore]:
     return store, InMemoryStore()
 
 
-def _answered_by_side_table(store: SQLiteStore, flt: TracesFilter) -> bool:
+@pytest.fixture(params=["sqlite", "postgres"])
+def indexed(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """A store of either SQL backend with the metadata index installed."""
+    if request.param == "sqlite":
+        store: Any = SQLiteStore(tmp_path / "meta.db", metadata_index=True)
+        store.init()
+        yield store
+        store.close()
+        return
+    from mastra_storage.storage.sql.postgres import PostgresStore
+
+    from .test_interop_mastra import _drop_pg_schema
+
+    url = request.getfixturevalue("pg").url
+    schema = f"meta_{uuid.uuid4().hex[:10]}"
+    store = PostgresStore.from_url(url, schema=schema, auto_migrate=True,
+                                   metadata_index=True)
+    store.init()
+    try:
+        yield store
+    finally:
+        store.close()
+        _drop_pg_schema(url, schema)
+
+
+def _answered_by_side_table(store: Any, flt: TracesFilter) -> bool:
     with store.engine.connect() as conn:
         return (root_metadata.answers(flt, TracesOrderBy())
                 and root_metadata.roots_page(conn, flt, _page(), TracesOrderBy(),
-                                             store.dialect.encode_timestamp) is not None)
+                                             store.dialect.encode_timestamp,
+                                             store.schema) is not None)
 
 
 def _page() -> Any:
@@ -77,22 +106,20 @@ def _page() -> Any:
     return Pagination(0, 3)
 
 
-@pytest.mark.parametrize("metadata", FILTERS, ids=lambda m: json.dumps(m)[:30])
-def test_same_answers_as_the_in_memory_store(pair: tuple[SQLiteStore, InMemoryStore],
-                                             metadata: dict[str, Any]) -> None:
-    sql, memory = pair
-    _fill(sql, memory)
-    for flt in (TracesFilter(metadata=metadata),
-                TracesFilter(metadata=metadata, started_from=at(2), started_to=at(6))):
-        for order in ("DESC", "ASC"):
-            for page in (0, 1, 2):
-                assert _listed(sql, flt, page, order=order) == _listed(memory, flt, page,
-                                                                       order=order)
+def test_same_answers_as_the_in_memory_store(indexed: Any) -> None:
+    memory = InMemoryStore()
+    _fill(indexed, memory)
+    for metadata in FILTERS:
+        for flt in (TracesFilter(metadata=metadata),
+                    TracesFilter(metadata=metadata, started_from=at(2), started_to=at(6))):
+            for order in ("DESC", "ASC"):
+                for page in (0, 1, 2):
+                    assert _listed(indexed, flt, page, order=order) == _listed(
+                        memory, flt, page, order=order), (metadata, flt, order, page)
 
 
-def test_scalar_one_key_filters_are_the_side_tables(pair: tuple[SQLiteStore, InMemoryStore]
-                                                    ) -> None:
-    sql, _ = pair
+def test_scalar_one_key_filters_are_the_side_tables(indexed: Any) -> None:
+    sql = indexed
     _fill(sql)
     answered = {json.dumps(m): _answered_by_side_table(sql, TracesFilter(metadata=m))
                 for m in FILTERS}
@@ -231,4 +258,51 @@ def test_the_cli_installs_and_removes_it(tmp_path: Path) -> None:
     assert gone.exit_code == 0 and "removed" in gone.output
     assert not _answered_by_side_table(store, TracesFilter(metadata={"tier": "pro"}))
     wrong = runner.invoke(app, ["migrate", "chdb:///tmp/x", "--metadata-index"])
-    assert wrong.exit_code != 0 and "for SQLite files" in wrong.output
+    assert wrong.exit_code != 0 and "for SQLite and PostgreSQL" in wrong.output
+
+
+def test_postgres_rows_other_writers_change_are_kept_current(pg: Any) -> None:
+    """Plain SQL as @mastra/pg writes it (INSERT, upserts, UPDATE, DELETE) keeps the
+    PostgreSQL side table current; installing indexes the roots already there and
+    removing drops the table, the function and the triggers."""
+    import sqlalchemy as sa
+
+    from mastra_storage.storage.sql.postgres import PostgresStore
+
+    from .test_interop_mastra import _drop_pg_schema
+
+    schema = f"meta_{uuid.uuid4().hex[:10]}"
+    store = PostgresStore.from_url(pg.url, schema=schema, auto_migrate=True)
+    store.init()
+    try:
+        traces = _fill(store)  # before the index: install indexes them
+        assert root_metadata.install(store.engine, schema) is True
+        pro = TracesFilter(metadata={"tier": "pro"})
+        before = _listed(store, pro, per_page=20)
+        assert before[1] == 2 and _answered_by_side_table(store, pro)
+        t = f'"{schema}".mastra_ai_spans'
+        new = "x" * 32
+        with store.engine.begin() as conn:
+            conn.execute(sa.text(
+                f'INSERT INTO {t} ("traceId", "spanId", name, "spanType", "isEvent", '
+                '"startedAt", "createdAt", "updatedAt", metadata) VALUES (:t, :s, :n, '
+                "'agent_run', false, :at, :at, :at, CAST(:m AS jsonb))"),
+                {"t": new, "s": "r", "n": "other-writer", "at": at(100).replace(tzinfo=None),
+                 "m": '{"tier": "pro"}'})
+        assert _listed(store, pro, per_page=20) == ([new, *before[0]], 3)
+        with store.engine.begin() as conn:
+            conn.execute(sa.text(f"""UPDATE {t} SET metadata = '{{"tier": "free"}}'
+                                     WHERE "traceId" = :t AND "parentSpanId" IS NULL"""),
+                         {"t": traces[0]})
+            conn.execute(sa.text(f'DELETE FROM {t} WHERE "traceId" = :t'), {"t": new})
+        assert _listed(store, pro, per_page=20) == ([traces[2]], 1)
+        assert _listed(store, TracesFilter(metadata={"tier": "free"}), per_page=20)[1] == 2
+        root_metadata.remove(store.engine, schema)
+        with store.engine.connect() as conn:
+            assert not root_metadata.installed(conn, schema)
+            assert conn.execute(sa.text("SELECT to_regclass(:n)"),
+                                {"n": f'"{schema}".{root_metadata.TABLE}'}).scalar() is None
+        assert _listed(store, pro, per_page=20) == ([traces[2]], 1)  # the general filter
+    finally:
+        store.close()
+        _drop_pg_schema(pg.url, schema)

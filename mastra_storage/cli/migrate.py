@@ -70,7 +70,7 @@ def migrate(
                           "change nothing.")] = False,
     metadata_index: Annotated[bool | None, typer.Option(
         "--metadata-index/--no-metadata-index", show_default=False,
-        help="SQLite: install (or remove) the roots' metadata index: a trace list "
+        help="SQLite, PostgreSQL: install (or remove) the roots' metadata index: a trace list "
              "filtered by a metadata key reads an index instead of every root, for a write "
              "cost every writer of the file pays (docs/bench.md). Default: leave it as it "
              "is.")] = None,
@@ -104,9 +104,11 @@ def migrate(
         if dry_run:
             raise CLIError("--dry-run goes with --to vnext (the other migrations print "
                            "their DDL with --sql)", EXIT_USAGE)
-        if metadata_index is not None and (scheme not in SQLITE_SCHEMES or sql):
-            raise CLIError("--metadata-index / --no-metadata-index are for SQLite files, "
-                           "run against the database (not with --sql)", EXIT_USAGE)
+        if metadata_index is not None and (scheme not in (*SQLITE_SCHEMES, *PG_SCHEMES)
+                                           or sql):
+            raise CLIError("--metadata-index / --no-metadata-index are for SQLite and "
+                           "PostgreSQL, run against the database (not with --sql)",
+                           EXIT_USAGE)
         if scheme in SQL_SCHEMES:
             if sql:
                 _print_offline_sql(url, scheme, schema)
@@ -198,21 +200,21 @@ def _migrate_sql(out: Console, url: str, schema: str | None,
         else:
             out.print(Text(f"upgraded {_rev(before)} → {_rev(after)}", style="green"))
         if metadata_index is not None:
-            _metadata_index(out, engine, metadata_index)
+            _metadata_index(out, engine, metadata_index, schema)
     finally:
         store.close()
 
 
-def _metadata_index(out: Console, engine: Any, wanted: bool) -> None:
+def _metadata_index(out: Console, engine: Any, wanted: bool, schema: str | None) -> None:
     from ..storage.sql import root_metadata
 
     if not wanted:
-        root_metadata.remove(engine)
+        root_metadata.remove(engine, schema)
         out.print(Text("metadata index: removed (or was not there)", style="green"))
         return
-    built = root_metadata.install(engine)
+    built = root_metadata.install(engine, schema)
     with engine.connect() as conn:
-        roots = root_metadata.indexed_roots(conn)
+        roots = root_metadata.indexed_roots(conn, schema)
     state = "installed" if built else "already installed"
     out.print(Text(f"metadata index: {state}, {roots:,} root spans indexed", style="green"))
 

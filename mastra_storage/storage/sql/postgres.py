@@ -92,11 +92,16 @@ class PostgresStore(SQLStore):
         max_overflow: int = 10,
         engine_options: dict[str, Any] | None = None,
         layout: str = "classic",
+        metadata_index: bool = False,
     ) -> None:
+        if metadata_index and layout != "classic":
+            raise ValueError("metadata_index=True indexes mastra_ai_spans, the classic "
+                             "layout's table; the v-next layout has none")
         self.layout = layout
         engine = server_engine("PostgresStore", "postgresql", url, engine, lambda u: make_engine(
             u, pool_size=pool_size, max_overflow=max_overflow, **(engine_options or {})))
-        super().__init__(engine, PostgresDialect(), schema=schema, auto_migrate=auto_migrate)
+        super().__init__(engine, PostgresDialect(), schema=schema, auto_migrate=auto_migrate,
+                         metadata_index=metadata_index)
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> PostgresStore:

@@ -1,44 +1,52 @@
-"""SQLite, optional: the root spans' metadata kept apart, one row per key, so that a trace
-list filtered by a metadata key reads an index instead of every root's JSON.
+"""Optional, SQLite and PostgreSQL: the root spans' metadata kept apart, one row per key,
+so that a trace list filtered by a metadata key reads an index instead of every root's
+JSON.
 
 ``metadata`` is any JSON object, so no index on Mastra's span table can be keyed by one
-of its values: the filter reads and tests all 100,000 roots' metadata at 1,000,000
-spans (32 ms for a common value, 22 ms for a rare one; 2.5 and 0.9 ms with this index,
-docs/bench.md, *Trace reads*). Installed with
-``mastra-storage migrate URL --metadata-index`` (or ``SQLiteStore(metadata_index=True)``,
-or :func:`install`), removed with ``--no-metadata-index`` (:func:`remove`):
+of its values: at 1,000,000 spans the filter tests all 100,000 roots' metadata on SQLite
+(32 ms for a common value, 22 ms for a rare one; 2.5 and 0.9 ms with this index), and
+on PostgreSQL a common value is counted through its rows (185 ms; docs/bench.md, *Trace
+reads*). Installed with ``mastra-storage migrate URL --metadata-index`` (or
+``metadata_index=True`` on the store, or :func:`install`), removed with
+``--no-metadata-index`` (:func:`remove`):
 
 * ``mastra_storage_root_metadata``: for each root span whose ``metadata`` is a JSON
-  object in text, one row per top-level key: its ``kind`` (``number`` for JSON integers
-  and reals alike, ``text``, ``true``, ``false``, ``null``, ``object``, ``array``, or
-  ``long`` for text over :data:`ATOM_CHARS` characters), its scalar value (``atom``; none
-  for containers and long text) and the root's ``startedAt``, with an index in the trace
-  list's order. A key written twice in one object keeps its last value, as
-  ``JSON.parse`` reads it (the general filter matches either);
-* ``mastra_storage_unindexed_roots``: the roots whose ``metadata`` could not be read
-  there (a JSONB blob, which ``@mastra/libsql`` writes and this process's SQLite may not
-  read; text that is not JSON);
-* three triggers on the span table (after insert, update, delete of a root) that keep
-  both current. They are SQLite's own: every writer fires them, Mastra's stores
-  included, which read and write the span table as before without knowing them.
+  object, one row per top-level key with the key's scalar value and the root's
+  ``startedAt``, indexed in the trace list's order. SQLite keeps the value's ``kind``
+  (``number`` for JSON integers and reals alike, ``text``, ``true``, ``false``, ``null``,
+  ``object``, ``array``, or ``long`` for text over :data:`ATOM_CHARS` characters) and the
+  value (``atom``; none for containers and long text); PostgreSQL the value as ``jsonb``
+  (none for containers and long text; keys over :data:`ATOM_CHARS` characters are left
+  out, a btree entry being bounded). A key written twice in one object keeps its last
+  value, as ``JSON.parse`` and ``jsonb`` read it (SQLite's general filter matches either);
+* SQLite only, ``mastra_storage_unindexed_roots``: the roots whose ``metadata`` could
+  not be read there (a JSONB blob, which ``@mastra/libsql`` writes and this process's
+  SQLite may not read; text that is not JSON). PostgreSQL's ``jsonb`` is always readable;
+* three triggers on the span table (after insert, update, delete of a root; on
+  PostgreSQL calling one PL/pgSQL function) that keep them current. They are the
+  database's own: every writer fires them, Mastra's stores included, which read and
+  write the span table as before without knowing them (the interop suite runs Mastra's
+  writers on both with the index installed).
 
-It is not installed by default because every writer pays for it: with a trigger SQLite
-keeps a statement journal for each insert, which for a root of a table with this many
-indexes outgrows memory into a temporary file, so a root written one row per statement
-(a plain ``executemany``, Mastra's store) costs ~160 µs more; this library's own writes
-lose 5 % end to end and 12 % in ``batch_create_spans`` of roots with three metadata keys
-(docs/bench.md). A store whose users filter by metadata a lot may want it; one that
-mostly writes may not.
+It is not installed by default because every writer pays for it. On SQLite, with a
+trigger SQLite keeps a statement journal for each insert, which for a root of a table
+with this many indexes outgrows memory into a temporary file: a root written one row per
+statement (a plain ``executemany``, Mastra's store) costs ~160 µs more, and this
+library's own writes lose 5 % end to end and 12 % in ``batch_create_spans`` of roots with
+three metadata keys. PostgreSQL's costs are in docs/bench.md too. A store whose users
+filter by metadata a lot may want it; one that mostly writes may not.
 
 A list filtered by one metadata key with a scalar value (and at most a start-time range)
 is answered from the side table's index: its page is an ordered range, its count a count
-of that range (:func:`roots_page`). Anything else, or a database with unindexed roots, or
-one without the triggers (never installed, removed, or dropped with the span table by
-another tool), takes the general filter on the span table, which tests each root's JSON.
+of that range (:func:`roots_page`). Anything else, or a SQLite database with unindexed
+roots, or one without the triggers (never installed, removed, or dropped with the span
+table by another tool), takes the general filter on the span table.
 """
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -142,41 +150,125 @@ def sqlite_drop() -> list[str]:
             + [f'DROP TABLE IF EXISTS "{t}"' for t in (TABLE, UNINDEXED)])
 
 
-def installed(conn: sa.Connection) -> bool:
+# ---------------------------------------------------------------------------- PostgreSQL
+# metadata is jsonb there, so every root's is readable (no table of unindexed roots) and a
+# key holds one value. The side table keeps a scalar value as jsonb, whose equality is
+# containment's (1 equals 1.0; true is not 1). A btree entry has a size limit, so a key
+# over ATOM_CHARS characters is left out and a text value over it kept without a value.
+FUNCTION = "mastra_storage_root_metadata_sync"
+
+
+def _pg(schema: str | None) -> tuple[str, str, str]:
+    """(span table, side table, function), schema-qualified."""
+    q = f'"{schema}".' if schema else ""
+    return f"{q}{TABLE_SPANS}", f'{q}"{TABLE}"', f'{q}"{FUNCTION}"'
+
+
+def pg_ddl(schema: str | None = None) -> list[str]:
+    """The side table, its index, the trigger function, the triggers, and the entries of
+    the roots already stored (into an empty table: see :func:`install`)."""
+    spans, side, function = _pg(schema)
+    value = ("CASE WHEN jsonb_typeof(e.value) IN ('object', 'array') OR (jsonb_typeof("
+             f"e.value) = 'string' AND length(e.value #>> '{{}}') > {ATOM_CHARS}) THEN NULL "
+             "ELSE e.value END")
+
+    def fill(r: str, source: str = "", also: str = "") -> str:
+        return (f'INSERT INTO {side} ("traceId", "spanId", "key", "value", "startedAt") '
+                f'SELECT {r}."traceId", {r}."spanId", e.key, {value}, {r}."startedAt" '
+                f"FROM {source}jsonb_each({r}.metadata) AS e WHERE length(e.key) <= "
+                f"{ATOM_CHARS} AND jsonb_typeof({r}.metadata) = 'object'{also}")
+
+    prefix = f"{schema}_" if schema not in (None, "public") else ""
+    out = [
+        f'CREATE TABLE IF NOT EXISTS {side} ("traceId" text NOT NULL, "spanId" text '
+        'NOT NULL, "key" text NOT NULL, "value" jsonb, "startedAt" timestamp, '
+        'PRIMARY KEY ("traceId", "spanId", "key"))',
+        f'CREATE INDEX IF NOT EXISTS "{prefix}{VALUE_INDEX}" ON {side} ("key", "value", '
+        '"startedAt" DESC, "traceId" DESC, "spanId")',
+        f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $fn$\n"
+        "BEGIN\n"
+        "  IF TG_OP <> 'INSERT' THEN\n"
+        f'    DELETE FROM {side} WHERE "traceId" = OLD."traceId" AND "spanId" = '
+        'OLD."spanId";\n'
+        "  END IF;\n"
+        "  IF TG_OP <> 'DELETE' AND NEW.\"parentSpanId\" IS NULL THEN\n"
+        f"    {fill('NEW')};\n"
+        "  END IF;\n"
+        "  RETURN NULL;\n"
+        "END $fn$",
+    ]
+    for name, event, when in (
+            (TRIGGERS[0], "INSERT", 'NEW."parentSpanId" IS NULL'),
+            (TRIGGERS[1], 'UPDATE OF "metadata", "parentSpanId", "startedAt", "traceId", '
+                          '"spanId"', 'OLD."parentSpanId" IS NULL OR NEW."parentSpanId" IS NULL'),
+            (TRIGGERS[2], "DELETE", 'OLD."parentSpanId" IS NULL')):
+        out += [f'DROP TRIGGER IF EXISTS "{name}" ON {spans}',
+                f'CREATE TRIGGER "{name}" AFTER {event} ON {spans} FOR EACH ROW '
+                f"WHEN ({when}) EXECUTE FUNCTION {function}()"]
+    out.append(fill("r", f"{spans} AS r, ", ' AND r."parentSpanId" IS NULL'))
+    return out
+
+
+def pg_drop(schema: str | None = None) -> list[str]:
+    spans, side, function = _pg(schema)
+    return ([f'DROP TRIGGER IF EXISTS "{name}" ON {spans}' for name in TRIGGERS]
+            + [f"DROP FUNCTION IF EXISTS {function}()", f"DROP TABLE IF EXISTS {side}"])
+
+
+def _ddl(dialect: str, schema: str | None) -> tuple[list[str], list[str]]:
+    """(install, remove) statements of ``dialect``."""
+    if dialect == "sqlite":
+        return sqlite_ddl(), sqlite_drop()
+    if dialect == "postgresql":
+        return pg_ddl(schema), pg_drop(schema)
+    raise ValueError(f"the metadata index exists for SQLite and PostgreSQL, not {dialect}")
+
+
+def installed(conn: sa.Connection, schema: str | None = None) -> bool:
     """The triggers are there (installed, and the span table not made again since)."""
-    marks = ", ".join("?" for _ in TRIGGERS)
-    found = conn.exec_driver_sql(
-        f"SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name IN ({marks})",
-        TRIGGERS).scalar()
+    if conn.dialect.name == "postgresql":
+        found = conn.exec_driver_sql(
+            "SELECT count(*) FROM pg_trigger WHERE tgrelid = to_regclass(%s) "
+            "AND tgname = ANY(%s)", (_pg(schema)[0], list(TRIGGERS))).scalar()
+    else:
+        marks = ", ".join("?" for _ in TRIGGERS)
+        found = conn.exec_driver_sql(
+            f"SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name IN ({marks})",
+            TRIGGERS).scalar()
     return found == len(TRIGGERS)
 
 
-def install(engine: sa.Engine) -> bool:
-    """Create the side tables and their triggers and index the roots already stored, in
+def install(engine: sa.Engine, schema: str | None = None) -> bool:
+    """Create the side table(s) and the triggers and index the roots already stored, in
     one write transaction; False when they were already installed (nothing done)."""
+    make, drop = _ddl(engine.dialect.name, schema)
     with engine.begin() as conn:
-        # pysqlite opens no transaction for DDL: take the write lock so that a writer
-        # waits, and the tables, triggers and entries appear together.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-        if installed(conn):
+        if engine.dialect.name == "sqlite":
+            # pysqlite opens no transaction for DDL: take the write lock so that a writer
+            # waits, and the tables, triggers and entries appear together.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if installed(conn, schema):
             return False
-        for ddl in sqlite_drop() + sqlite_ddl():  # (entries left by an earlier install
-            conn.exec_driver_sql(ddl)             # whose triggers went: start over)
+        for ddl in drop + make:  # (entries left by an earlier install whose triggers
+            conn.exec_driver_sql(ddl)  # went: start over)
         return True
 
 
-def indexed_roots(conn: sa.Connection) -> int:
+def indexed_roots(conn: sa.Connection, schema: str | None = None) -> int:
     """How many roots have entries (a scan of the side table's key)."""
+    side = _pg(schema)[1] if conn.dialect.name == "postgresql" else f'"{TABLE}"'
     return int(conn.exec_driver_sql(
-        f'SELECT count(*) FROM (SELECT DISTINCT "traceId", "spanId" FROM "{TABLE}")'
+        f'SELECT count(*) FROM (SELECT DISTINCT "traceId", "spanId" FROM {side}) AS k'
     ).scalar_one())
 
 
-def remove(engine: sa.Engine) -> None:
+def remove(engine: sa.Engine, schema: str | None = None) -> None:
     """Drop the triggers and the side tables (writes no longer pay for them)."""
+    _, drop = _ddl(engine.dialect.name, schema)
     with engine.begin() as conn:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-        for ddl in sqlite_drop():
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        for ddl in drop:
             conn.exec_driver_sql(ddl)
 
 
@@ -185,6 +277,7 @@ class _Match:
     key: str
     kind: str
     atom: Any  # None: any value of the kind (true, false, null)
+    json: str  # the value as JSON text (PostgreSQL compares jsonb)
 
 
 def _match(metadata: Mapping[str, Any] | None) -> _Match | None:
@@ -193,17 +286,23 @@ def _match(metadata: Mapping[str, Any] | None) -> _Match | None:
     if not metadata or len(metadata) != 1:
         return None
     ((key, value),) = metadata.items()
-    if not isinstance(key, str):
+    if not isinstance(key, str) or len(key) > ATOM_CHARS:
         return None
+    text = json.dumps(value, ensure_ascii=False, allow_nan=False) if _scalar(value) else ""
     if value is None:
-        return _Match(key, "null", None)
+        return _Match(key, "null", None, text)
     if isinstance(value, bool):
-        return _Match(key, "true" if value else "false", None)
-    if isinstance(value, (int, float)):
-        return _Match(key, "number", value) if value == value else None  # (NaN: no)
+        return _Match(key, "true" if value else "false", None, text)
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return _Match(key, "number", value, text)
     if isinstance(value, str) and len(value) <= ATOM_CHARS:
-        return _Match(key, "text", value)
+        return _Match(key, "text", value, text)
     return None
+
+
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (bool, str)) or (
+        isinstance(value, (int, float)) and math.isfinite(value))
 
 
 def answers(f: TracesFilter, order_by: TracesOrderBy) -> bool:
@@ -216,44 +315,50 @@ def answers(f: TracesFilter, order_by: TracesOrderBy) -> bool:
     return all(v is None for v in rest.values())
 
 
-def _ready(conn: sa.Connection) -> bool:
-    """Installed, and every root's metadata was readable."""
-    if not installed(conn):
+def _ready(conn: sa.Connection, schema: str | None) -> bool:
+    """Installed, and (SQLite) every root's metadata was readable."""
+    if not installed(conn, schema):
         return False
+    if conn.dialect.name == "postgresql":
+        return True
     return conn.exec_driver_sql(f'SELECT 1 FROM "{UNINDEXED}" LIMIT 1').first() is None
 
 
 def roots_page(conn: sa.Connection, f: TracesFilter, pagination: Pagination,
-               order_by: TracesOrderBy, timestamp: Any
+               order_by: TracesOrderBy, timestamp: Any, schema: str | None = None
                ) -> tuple[list[tuple[str, str]], int] | None:
     """The (traceId, spanId) of the page's roots, in the list's order, and how many roots
     match; None when the side table can't answer (see :func:`answers`). ``timestamp``
     encodes a filter time as the span table stores it."""
     match = _match(f.metadata)
-    if match is None or not _ready(conn):
+    if match is None or not _ready(conn, schema):
         return None
-    where = ['"key" = ?', '"kind" = ?']
-    params: list[Any] = [match.key, match.kind]
-    if match.atom is not None:
-        where.append('"atom" = ?')
-        params.append(match.atom)
+    if conn.dialect.name == "postgresql":
+        mark, side = "%s", _pg(schema)[1]
+        where = ['"key" = %s', '"value" = %s::jsonb']
+        params: list[Any] = [match.key, match.json]
+    else:
+        mark, side = "?", f'"{TABLE}"'
+        where = ['"key" = ?', '"kind" = ?']
+        params = [match.key, match.kind]
+        if match.atom is not None:
+            where.append('"atom" = ?')
+            params.append(match.atom)
     if f.started_from is not None:
-        where.append('"startedAt" >= ?')
+        where.append(f'"startedAt" >= {mark}')
         params.append(timestamp(f.started_from))
     if f.started_to is not None:
-        where.append('"startedAt" <= ?')
+        where.append(f'"startedAt" <= {mark}')
         params.append(timestamp(f.started_to))
     cond = " AND ".join(where)
     way = "DESC" if order_by.direction == "DESC" else "ASC"
     rows = conn.exec_driver_sql(
-        f'SELECT "traceId", "spanId" FROM "{TABLE}" '
-        f'WHERE {cond} ORDER BY "startedAt" {way}, "traceId" {way}, "spanId" '
-        "LIMIT ? OFFSET ?",
+        f'SELECT "traceId", "spanId" FROM {side} WHERE {cond} ORDER BY "startedAt" {way}, '
+        f'"traceId" {way}, "spanId" LIMIT {mark} OFFSET {mark}',
         (*params, pagination.per_page, pagination.offset)).all()
     ids = [(str(t), str(s)) for t, s in rows]
     total = pagination.total_from_page(len(ids))
     if total is None:
         total = int(conn.exec_driver_sql(
-            f'SELECT count(*) FROM "{TABLE}" WHERE {cond}',
-            tuple(params)).scalar_one())
+            f"SELECT count(*) FROM {side} WHERE {cond}", tuple(params)).scalar_one())
     return ids, total

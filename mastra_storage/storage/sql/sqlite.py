@@ -83,16 +83,8 @@ class SQLiteStore(SQLStore):
         if engine is None:
             engine = _make_engine(self.path, busy_timeout_ms, mmap_size)
         register_functions(engine)
-        self.metadata_index = metadata_index
-        super().__init__(engine, dialect, auto_migrate=auto_migrate)
-
-    def init(self) -> None:
-        first = not self._initialised
-        super().init()
-        if first and self.metadata_index:
-            from .root_metadata import install
-
-            install(self.engine)
+        super().__init__(engine, dialect, auto_migrate=auto_migrate,
+                         metadata_index=metadata_index)
 
     @property
     def sqlite_version(self) -> str:

@@ -61,9 +61,14 @@ class SQLStore(MetricsMixin, TraceQueryMixin, RetentionMixin, BaseStore):
         *,
         schema: str | None = None,
         auto_migrate: bool = False,
+        metadata_index: bool = False,
     ) -> None:
+        if metadata_index and not dialect.root_metadata:
+            raise ValueError(f"metadata_index=True: the metadata index exists for SQLite and "
+                             f"PostgreSQL, not {dialect.name}")
         self.engine = engine
         self.dialect = dialect
+        self.metadata_index = metadata_index
         self.provider = dialect.provider
         self.schema = schema
         self.auto_migrate = auto_migrate
@@ -90,6 +95,8 @@ class SQLStore(MetricsMixin, TraceQueryMixin, RetentionMixin, BaseStore):
                 require_table(self.engine, self.schema)
             self._signals_present = None  # look again: the migration may have made them
             self._check_signal_tables()
+            if self.metadata_index:
+                root_metadata.install(self.engine, self.schema)
             self._initialised = True
 
     def features(self) -> frozenset[Feature]:
@@ -262,7 +269,7 @@ class SQLStore(MetricsMixin, TraceQueryMixin, RetentionMixin, BaseStore):
         if d.root_metadata and root_metadata.answers(filters, order_by):
             with self.engine.connect() as conn:
                 found = root_metadata.roots_page(conn, filters, pagination, order_by,
-                                                 d.encode_timestamp)
+                                                 d.encode_timestamp, self.schema)
                 if found is not None:
                     ids, total = found
                     return self._roots_by_ids(conn, ids), total

@@ -184,6 +184,7 @@ class PostgresDialect(NativeTimestamps, SqlDialect):
     name = "postgresql"
     provider = "postgres"
     immutable_columns = _KEEP
+    root_metadata = True  # the optional metadata index (root_metadata.py), when installed
     # How batches are written: "values" (SQLAlchemy's multi-row INSERT … VALUES … ON
     # CONFLICT / executemany UPDATE), "copy" (COPY into a temporary staging table, then one
     # INSERT … SELECT … ON CONFLICT / UPDATE … FROM), or "auto": copy from copy_threshold
