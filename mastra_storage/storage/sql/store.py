@@ -265,6 +265,11 @@ class SQLStore(MetricsMixin, TraceQueryMixin, RetentionMixin, BaseStore):
     def _list_roots(
         self, filters: TracesFilter, pagination: Pagination, order_by: TracesOrderBy
     ) -> tuple[list[SpanRecord], int]:
+        return self.dialect.tolerant(lambda: self._roots_page(filters, pagination, order_by))
+
+    def _roots_page(
+        self, filters: TracesFilter, pagination: Pagination, order_by: TracesOrderBy
+    ) -> tuple[list[SpanRecord], int]:
         d = self.dialect
         if d.root_metadata and root_metadata.answers(filters, order_by):
             with self.engine.connect() as conn:
@@ -344,9 +349,9 @@ class SQLStore(MetricsMixin, TraceQueryMixin, RetentionMixin, BaseStore):
         pagination = Pagination(page, per_page)
         f = replace(filters or TracesFilter(), has_child_error=None)
         t = self.table
-        conds = [t.c.spanType.in_(sorted(BRANCH_TYPES)),
-                 *self._conditions(f, t, roots_only=False)]
-        spans, total = self._page_of_spans(conds, pagination, order_by or TracesOrderBy())
+        spans, total = self.dialect.tolerant(lambda: self._page_of_spans(
+            [t.c.spanType.in_(sorted(BRANCH_TYPES)), *self._conditions(f, t, roots_only=False)],
+            pagination, order_by or TracesOrderBy()))
         return TracesPage(spans, total, page, per_page, pagination.offset + len(spans) < total)
 
     def get_spans(self, trace_id: str, span_ids: Sequence[str]) -> list[SpanRecord]:

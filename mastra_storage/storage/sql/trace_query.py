@@ -223,6 +223,9 @@ class TraceQueryMixin(StoreParts):
     def query_traces(self, query: TraceQuery) -> TraceQueryResult:
         if not self._check_signal_tables():
             raise self._unsupported("trace queries")
+        return self.dialect.tolerant(lambda: self._query_traces(query))
+
+    def _query_traces(self, query: TraceQuery) -> TraceQueryResult:
         r = self._spans()
         d = self.dialect
         conds = self._where(query)
@@ -263,6 +266,9 @@ class TraceQueryMixin(StoreParts):
     def trace_query_fields(self, request: SuggestionRequest) -> FieldSuggestions:
         """Top-level metadata keys holding a non-blank string among the population's roots,
         with the number of roots having each."""
+        return self.dialect.tolerant(lambda: self._trace_query_fields(request))
+
+    def _trace_query_fields(self, request: SuggestionRequest) -> FieldSuggestions:
         if request.scope != "trace":
             return FieldSuggestions()
         d = self.dialect
@@ -291,6 +297,9 @@ class TraceQueryMixin(StoreParts):
     def trace_query_values(self, request: SuggestionRequest) -> ValueSuggestions:
         """Distinct values of a field over the population (trace scope) or over the
         population's spans/scores/feedback, with their counts."""
+        return self.dialect.tolerant(lambda: self._trace_query_values(request))
+
+    def _trace_query_values(self, request: SuggestionRequest) -> ValueSuggestions:
         assert request.path is not None
         d = self.dialect
         r = self._spans()

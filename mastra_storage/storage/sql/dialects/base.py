@@ -8,10 +8,10 @@ this interface; SQLite, PostgreSQL and MSSQL each subclass it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from operator import attrgetter
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
@@ -37,6 +37,7 @@ from ..columnar import (
 
 _GET_ALL = attrgetter(*(c.attr for c in COLUMNS))
 _NAMES = tuple(c.name for c in COLUMNS)
+T = TypeVar("T")
 _TEXT = tuple(i for i, c in enumerate(COLUMNS) if c.kind == "text")
 _JSON = tuple(i for i, c in enumerate(COLUMNS) if c.kind == "json")
 _TIMESTAMP = tuple(i for i, c in enumerate(COLUMNS) if c.kind == "timestamp")
@@ -244,6 +245,11 @@ class SqlDialect:
     # A page of the trace list is read in two steps: the page's row ids through the
     # (covering) read indexes, then those rows (SQLite: see SQLiteDialect).
     late_row_lookup: ClassVar[bool] = False
+    def tolerant(self, read: Callable[[], T]) -> T:
+        """``read()``; a dialect whose JSON functions can fail on a stored row (SQLite's
+        on text that is not JSON) runs it again tolerating such rows."""
+        return read()
+
     # A trace list filtered by one metadata key is answered from the optional index of
     # the roots' metadata when the database has it installed (SQLite: root_metadata.py).
     root_metadata: ClassVar[bool] = False

@@ -14,8 +14,9 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
@@ -30,22 +31,29 @@ from .base import SqlDialect, step_literal
 from .sqlite_multirow import MultiRowInsert
 
 COLUMN_NAMES = tuple(c.name for c in COLUMNS)
+T = TypeVar("T")
 # The SQL function the store registers on each connection: JSONB blob -> JSON text.
 JSON_TEXT_FUNCTION = "mastra_json"
 # The first SQLite whose aggregates take their own ORDER BY (json_group_array(… ORDER BY …)).
 AGGREGATE_ORDER_BY = (3, 44)
 
 
+# Set while a read is retried because a row's JSON text is malformed (SQLiteDialect.tolerant).
+_TOLERANT: ContextVar[bool] = ContextVar("mastra_storage_tolerant_json", default=False)
+
+
 def json_text(col: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
     """``col``'s JSON as text, for SQLite's JSON functions whatever the row holds.
 
     A JSONB blob goes through ``mastra_json`` (an older SQLite's JSON functions reject
-    blobs as malformed JSON); text is used as it is, without a call into Python.
+    blobs as malformed JSON); text is used as it is, without a call into Python. In a
+    tolerant read (see :meth:`SQLiteDialect.tolerant`) text that is not JSON is NULL,
+    which the JSON functions read as nothing.
     """
-    return sa.case(
-        (sa.func.typeof(col) == "blob", getattr(sa.func, JSON_TEXT_FUNCTION)(col)),
-        else_=col,
-    )
+    blob = (sa.func.typeof(col) == "blob", getattr(sa.func, JSON_TEXT_FUNCTION)(col))
+    if _TOLERANT.get():
+        return sa.case(blob, (sa.func.json_valid(col) == 1, col), else_=sa.null())
+    return sa.case(blob, else_=col)
 
 
 def may_hold(col: sa.ColumnElement[Any], string: str) -> ColumnElement[bool]:
@@ -161,6 +169,26 @@ class SQLiteDialect(SqlDialect):
             logging.getLogger(__name__).debug("no planner statistics for %s now: %s",
                                               name, exc)
 
+    def tolerant(self, read: Callable[[], T]) -> T:
+        """``read()``, built and run again, tolerating rows whose JSON text is malformed,
+        when a JSON function failed on one: such a row then matches no JSON filter.
+
+        Only the retry checks that each row's text is JSON before parsing it (a fifth more
+        time for a common metadata value at 1,000,000 spans); the first attempt costs
+        nothing more. Text that is not JSON gets here only from another writer."""
+        try:
+            return read()
+        except sa.exc.OperationalError as exc:
+            if "malformed JSON" not in str(exc) or _TOLERANT.get():
+                raise
+        logging.getLogger(__name__).warning(
+            "a row's JSON text is malformed: read again, leaving such rows out of JSON filters")
+        token = _TOLERANT.set(True)
+        try:
+            return read()
+        finally:
+            _TOLERANT.reset(token)
+
     def column_type(self, spec: ColumnSpec) -> sa.types.TypeEngine[Any]:
         return sa.Integer() if spec.kind == "bool" else sa.Text()
 
@@ -192,7 +220,12 @@ class SQLiteDialect(SqlDialect):
                 return decode(value)  # a JSONB blob (Mastra's libSQL store)
             except JsonbError:
                 return loads(value)  # JSON text stored as a blob by some other writer
-        return loads(value)
+        try:
+            return loads(value)
+        except ValueError:
+            # Text another writer stored that is not JSON reads as that text: one such
+            # row must not fail every read of the rows around it.
+            return value
 
     def json_has_key_value(
         self, col: sa.ColumnElement[Any], key: str, value: Any
@@ -354,6 +387,8 @@ class SQLiteDialect(SqlDialect):
         # text without a backslash (no escaped key that could spell the same key); any
         # other row (escapes, a JSONB blob) takes the json_each lookup, which compares
         # decoded keys.
+        if _TOLERANT.get():
+            return found  # (json_extract would be given the text as it is)
         path = sa.bindparam(None, f'$."{key}"', type_=sa.Text())
         plain = sa.and_(sa.func.typeof(col) == "text", sa.func.instr(col, "\\") == 0)
         return sa.case((plain, sa.func.json_extract(col, path)), else_=found)
