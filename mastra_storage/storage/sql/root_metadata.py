@@ -288,21 +288,18 @@ def _match(metadata: Mapping[str, Any] | None) -> _Match | None:
     ((key, value),) = metadata.items()
     if not isinstance(key, str) or len(key) > ATOM_CHARS:
         return None
-    text = json.dumps(value, ensure_ascii=False, allow_nan=False) if _scalar(value) else ""
+    atom: Any
     if value is None:
-        return _Match(key, "null", None, text)
-    if isinstance(value, bool):
-        return _Match(key, "true" if value else "false", None, text)
-    if isinstance(value, (int, float)) and math.isfinite(value):
-        return _Match(key, "number", value, text)
-    if isinstance(value, str) and len(value) <= ATOM_CHARS:
-        return _Match(key, "text", value, text)
-    return None
-
-
-def _scalar(value: Any) -> bool:
-    return value is None or isinstance(value, (bool, str)) or (
-        isinstance(value, (int, float)) and math.isfinite(value))
+        kind, atom = "null", None
+    elif isinstance(value, bool):
+        kind, atom = ("true" if value else "false"), None
+    elif isinstance(value, (int, float)) and math.isfinite(value):
+        kind, atom = "number", value
+    elif isinstance(value, str) and len(value) <= ATOM_CHARS:
+        kind, atom = "text", value
+    else:
+        return None
+    return _Match(key, kind, atom, json.dumps(value, ensure_ascii=False))
 
 
 def answers(f: TracesFilter, order_by: TracesOrderBy) -> bool:
