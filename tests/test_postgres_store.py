@@ -370,6 +370,27 @@ def test_the_binary_copy_needs_the_store_column_types(pgstore: PostgresStore) ->
 
 
 @needs_pg
+def test_opening_a_store_reads_the_copy_column_types_of_every_table(
+        pgstore: PostgresStore) -> None:
+    """init() reads the catalog once for the span table and the signal tables, so no
+    first batch waits for it: the binary COPY's types are known with no connection."""
+    reopened = PostgresStore(engine=pgstore.engine, schema=pgstore.schema)
+    reopened.init()
+    d = _dialect(reopened)
+    written = [(reopened.table, list(reopened.table.columns)),
+               *((c.table, [c.table.c[n] for n in c.names]) for c in reopened.signals.values())]
+    for table, columns in written:
+        oids = d._binary_types(None, d._qualified(table.schema, table.name), columns)
+        assert oids is not None and len(oids) == len(columns), table.name
+    t = tid()
+    recs = [full_span(t, sid()).copy(started_at=at(i)) for i in range(60)]
+    reopened.batch_create_spans(recs)
+    got = _stored(reopened, t)
+    for want in recs:
+        same_record(got[want.span_id], want)
+
+
+@needs_pg
 def test_signal_batches_go_straight_in_and_retries_stay_once(pgstore: PostgresStore) -> None:
     from mastra_storage.model.signals import (
         FeedbackRecord,

@@ -147,8 +147,10 @@ class PostgresVNextStore(PostgresStore):
             elif missing_tables(self.engine, self.schema, [SPAN_EVENTS]):
                 self._not_ready()
             self._signals_present = None
-            self._check_signal_tables()
+            signals = ([c.table for c in self.signals.values()]
+                       if self._check_signal_tables() else [])
             self.dialect.prepare_signal_tables(self.engine, [self.events])
+            self.dialect.prepare_writes(self.engine, [self.events, *signals])
             self._initialised = True
 
     def _not_ready(self) -> None:

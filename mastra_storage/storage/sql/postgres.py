@@ -8,6 +8,9 @@ schema is changed by ``mastra-storage migrate URL`` or by passing ``auto_migrate
 ``layout=`` (``"classic"``, the default: ``mastra_ai_spans``; ``"vnext"``: Mastra's
 ``PostgresStoreVNext`` tables, see :mod:`.pg_vnext`; ``?layout=vnext`` in a URL).
 
+A pooled connection is checked before use unless it was in use within the last half
+second (:mod:`.liveness`).
+
 Sessions run in UTC (``SET TIME ZONE 'UTC'`` on connect): the contract's trigger writes
 ``NOW()`` into the plain ``timestamp`` columns, which is only UTC in a UTC session.
 """
@@ -20,6 +23,7 @@ import sqlalchemy as sa
 
 from ...errors import InvalidStoreURLError
 from .dialects.postgres import PostgresDialect
+from .liveness import ping_unless_recent
 from .store import SQLStore, server_engine
 
 DRIVER_SCHEME = "postgresql+psycopg"
@@ -51,8 +55,9 @@ def make_engine(url: str | sa.URL, *, pool_size: int = 5, max_overflow: int = 10
                 **engine_options: Any) -> sa.Engine:
     engine = sa.create_engine(
         engine_url(url), pool_size=pool_size, max_overflow=max_overflow,
-        pool_pre_ping=True, **engine_options,
+        pool_pre_ping=False, **engine_options,
     )
+    ping_unless_recent(engine)
 
     @sa.event.listens_for(engine, "connect")
     def _utc_session(dbapi_conn: Any, _record: Any) -> None:

@@ -94,7 +94,9 @@ class SQLStore(MetricsMixin, TraceQueryMixin, RetentionMixin, BaseStore):
             else:
                 require_table(self.engine, self.schema)
             self._signals_present = None  # look again: the migration may have made them
-            self._check_signal_tables()
+            signals = ([c.table for c in self.signals.values()]
+                       if self._check_signal_tables() else [])
+            self.dialect.prepare_writes(self.engine, [self.table, *signals])
             if self.metadata_index:
                 root_metadata.install(self.engine, self.schema)
             self._initialised = True

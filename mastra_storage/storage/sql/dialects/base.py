@@ -451,6 +451,11 @@ class SqlDialect:
         size = next((len(c) for c in columns if c is not NULL_COLUMN), 0)
         self.insert_signals(conn, table, id_column, names, full_rows(columns, size))
 
+    def prepare_writes(self, engine: sa.Engine, tables: Sequence[sa.Table]) -> None:
+        """Once per store, after its tables are checked: look up now what the first write
+        to ``tables`` would otherwise look up (PostgreSQL: the column types of its binary
+        COPY)."""
+
     def prepare_signal_tables(self, engine: sa.Engine, tables: Sequence[sa.Table]) -> None:
         """Once per store, when the signal tables are found (PostgreSQL: the partitions
         of the coming days)."""

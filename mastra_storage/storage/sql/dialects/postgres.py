@@ -490,11 +490,8 @@ class PostgresDialect(NativeTimestamps, SqlDialect):
         once per table."""
         found = self._column_types.get(target)
         if found is None:
-            found = self._column_types[target] = {
-                name: (oid, kind) for name, oid, kind in raw.execute(
-                    "SELECT a.attname, a.atttypid::int, format_type(a.atttypid, NULL) "
-                    "FROM pg_attribute a WHERE a.attrelid = to_regclass(%s) "
-                    "AND a.attnum > 0 AND NOT a.attisdropped", (target,)).fetchall()}
+            found = self._column_types[target] = self._read_column_types(raw, [target]).get(
+                target, {})
         oids = []
         for column in columns:
             got = found.get(column.name)
@@ -502,6 +499,40 @@ class PostgresDialect(NativeTimestamps, SqlDialect):
                 return None
             oids.append(got[0])
         return oids
+
+    @staticmethod
+    def _read_column_types(raw: Any, targets: Sequence[str]
+                           ) -> dict[str, dict[str, tuple[int, str]]]:
+        """{target: {column: (type oid, type name)}} from the catalog, in one query; a
+        target that does not exist is left out."""
+        found: dict[str, dict[str, tuple[int, str]]] = {}
+        for target, name, oid, kind in raw.execute(
+                "SELECT t.name, a.attname, a.atttypid::int, format_type(a.atttypid, NULL) "
+                "FROM unnest(%s::text[]) AS t(name) "
+                "JOIN pg_attribute a ON a.attrelid = to_regclass(t.name) "
+                "WHERE a.attnum > 0 AND NOT a.attisdropped", (list(targets),)).fetchall():
+            found.setdefault(target, {})[name] = (oid, kind)
+        return found
+
+    def prepare_writes(self, engine: sa.Engine, tables: Sequence[sa.Table]) -> None:
+        """Read the column types the binary COPY needs (:meth:`_binary_types`) for all of
+        ``tables`` at once, when the store opens. Read lazily, they cost the first batch
+        of each table a round trip, and a round trip costs most just then: the writer
+        waits for the GIL again after it, while the app's thread is busy emitting.
+        Tables that don't exist yet are looked up at their first write, as before."""
+        if not self.binary_copy:
+            return
+        targets = [t for t in dict.fromkeys(self._qualified(t.schema, t.name) for t in tables)
+                   if t not in self._column_types]
+        if not targets:
+            return
+        try:
+            with engine.connect() as conn:
+                raw = conn.connection.driver_connection
+                assert raw is not None
+                self._column_types.update(self._read_column_types(raw, targets))
+        except sa.exc.DBAPIError as exc:  # e.g. no connection yet: the first write reads it
+            logger.debug("could not read the column types of %s: %s", ", ".join(targets), exc)
 
     def _update_copy(self, conn: sa.Connection, table: sa.Table,
                      rows: Sequence[dict[str, Any]]) -> int:
