@@ -456,6 +456,8 @@ def test_bench_pipeline_writes_a_schema_of_its_own_and_drops_it(db: str) -> None
     assert report["pipeline"]["rows_complete"] == spans
     assert report["pipeline"]["exporter"]["drops_total"] == 0
     assert report["baseline"]["available"] and report["baseline"]["rows_verified"] == spans
+    # Its table fires Mastra's timestamp trigger, as the pipeline's does.
+    assert report["baseline"]["triggers"] == ["mastra_ai_spans_timestamps"]
     engine = sa.create_engine(engine_url(db))
     try:
         with engine.connect() as conn:
