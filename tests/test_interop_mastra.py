@@ -325,6 +325,9 @@ SHARED: dict[str, Any] = {"user_id": "u-1", "organization_id": "org-1",
                           "resource_id": "res-1", "session_id": "sess-1",
                           "thread_id": "thread-1", "source": "cloud"}
 NESTED = {"a": [1, 2.5, "x"], "b": {"c": "d", "deep": {"e": [{"f": None}]}}}
+# Large enough that PostgreSQL compresses it out of line (the store's sessions use lz4):
+# Mastra's reader must get it back whole.
+LONG_ANSWER = " ".join(f"line {i}: {STAMP}" for i in range(120))
 
 
 @dataclass
@@ -358,6 +361,7 @@ def python_workload(obs: Observability, rec: RecordingExporter) -> Workload:
                                     "usage": {"inputTokens": 12, "outputTokens": 7}}) as llm:
             with llm.child("step 0", type=SpanType.MODEL_STEP) as step:
                 step.child("chunk", type=SpanType.MODEL_CHUNK, input=None).end(output="Hel")
+                step.update(output={"text": LONG_ANSWER})
             llm.update(output={"text": "hello", "score": 0.25})
         with root.child("lookup-order", type=SpanType.TOOL_CALL, input={"order": 1042}) as tool:
             try:

@@ -431,6 +431,35 @@ def test_signal_batches_go_straight_in_and_retries_stay_once(pgstore: PostgresSt
     assert n == 140
 
 
+@needs_pg
+@pytest.mark.parametrize("compression", ["lz4", "pglz", None])
+def test_large_values_are_compressed_as_the_store_is_told(db: str, compression: str | None
+                                                          ) -> None:
+    """The store's sessions set default_toast_compression (lz4 unless told otherwise;
+    None keeps the server's, pglz here); a row whose values PostgreSQL compresses is
+    stored that way and reads back whole."""
+    store = PostgresStore(db, auto_migrate=True, toast_compression=compression)
+    try:
+        store.init()
+        t = tid()
+        text = " ".join(f"word{i % 97}" for i in range(600))  # ~4 KB, compressible
+        rec = full_span(t, sid()).copy(input={"text": text}, output={"text": text})
+        store.batch_create_spans([rec])
+        with store.engine.connect() as conn:
+            method = conn.execute(sa.text(
+                'SELECT pg_column_compression("input") FROM mastra_ai_spans '
+                'WHERE "traceId" = :t'), {"t": t}).scalar_one()
+        assert method == (compression or "pglz")
+        same_record(_stored(store, t)[rec.span_id], rec)
+    finally:
+        store.close()
+
+
+def test_an_unknown_compression_is_refused() -> None:
+    with pytest.raises(ValueError, match="toast_compression"):
+        PostgresStore("postgresql://u@127.0.0.1/db", toast_compression="zstd")
+
+
 # ----------------------------------------------------------------------- the bench
 
 @needs_pg

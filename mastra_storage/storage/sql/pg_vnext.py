@@ -58,7 +58,7 @@ from .dialects.postgres import JsonbText, PGText, PostgresDialect
 from .partitions import read_layout
 from .parts import CHUNK
 from .pg_vnext_ddl import SPAN_EVENTS, SPAN_KEY, ensure, missing_tables, span_events_table
-from .postgres import PostgresStore, make_engine
+from .postgres import DEFAULT_TOAST_COMPRESSION, PostgresStore, make_engine
 from .store import SQLStore, server_engine
 
 VNEXT_LAYOUT = "vnext"
@@ -119,6 +119,7 @@ class PostgresVNextStore(PostgresStore):
         max_overflow: int = 10,
         engine_options: dict[str, Any] | None = None,
         layout: str = VNEXT_LAYOUT,
+        toast_compression: str | None = DEFAULT_TOAST_COMPRESSION,
     ) -> None:
         if layout != VNEXT_LAYOUT:
             raise ValueError(f"{type(self).__name__} is the {VNEXT_LAYOUT!r} layout, "
@@ -126,7 +127,8 @@ class PostgresVNextStore(PostgresStore):
         self.layout = layout
         engine = server_engine(
             "PostgresStore", "postgresql", url, engine, lambda u: make_engine(
-                u, pool_size=pool_size, max_overflow=max_overflow, **(engine_options or {})))
+                u, pool_size=pool_size, max_overflow=max_overflow,
+                toast_compression=toast_compression, **(engine_options or {})))
         SQLStore.__init__(self, engine, PostgresVNextDialect(), schema=schema,
                           auto_migrate=auto_migrate)
 
