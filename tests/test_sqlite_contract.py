@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from mastra_storage import DefaultExporter, Observability, ObservabilityConfig
+from mastra_storage.errors import InvalidStoreURLError
 from mastra_storage.model.signals import SIGNAL_TABLES
 from mastra_storage.model.spans import COLUMNS
 from mastra_storage.storage import TracesFilter
@@ -32,6 +33,7 @@ from mastra_storage.storage.sql.migrate import VERSION_TABLE, current_revision
 from mastra_storage.storage.sql.read_indexes import all_read_indexes
 from mastra_storage.storage.sql.sqlite import SQLiteStore
 from mastra_storage.storage.trace_query import plan_suggestions
+from mastra_storage.storage.urls import create_store
 from mastra_storage.workload import run_workload
 
 from .factories import span, tid
@@ -145,6 +147,24 @@ def test_the_store_runs_on_the_stdlib_sqlite3_whatever_the_url(tmp_path):
         assert store.sqlite_version == sqlite3.sqlite_version
         assert store.provider == driver
         store.close()
+
+
+@pytest.mark.parametrize("url", ["libsql://my-db.example.turso.io",
+                                 "libsql://my-db.example.turso.io?authToken=secret",
+                                 "libsql://127.0.0.1:8080"])
+def test_a_libsql_server_url_is_refused_not_written_to_a_local_file(
+        url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InvalidStoreURLError, match="names a libSQL server") as err:
+        create_store(url)
+    assert "secret" not in str(err.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_libsql_file_urls_are_local_paths(tmp_path: Path) -> None:
+    for url in (f"libsql://{tmp_path / 'a.db'}", f"file:{tmp_path / 'b.db'}"):
+        create_store(url, auto_migrate=True).close()
+    assert sorted(p.name for p in tmp_path.glob("*.db")) == ["a.db", "b.db"]
 
 
 JSON_COLUMNS: dict[str, tuple[str, ...]] = {

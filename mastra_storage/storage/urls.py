@@ -98,6 +98,15 @@ def sqlite_path(url: str) -> str:
     ``file:x.db`` → ``x.db``."""
     scheme, _, rest = url.partition(":")
     if scheme.lower() in ("file", "libsql"):
+        if scheme.lower() == "libsql" and rest.startswith("//") and rest[2:3] not in ("/", "."):
+            # libSQL's clients read libsql://host as a server (Turso, sqld), not a file:
+            # writing to a local file of that name would lose the data silently.
+            host = urlsplit(url).hostname or rest[2:].split("?", 1)[0]
+            raise InvalidStoreURLError(
+                f"{url.split('?', 1)[0]!r} names a libSQL server ({host}); this store "
+                "writes local SQLite/libSQL files (file:path.db, libsql:///abs/path.db). "
+                "Point it and Mastra's LibSQLStore at the same file, or use a server store "
+                "(postgresql://, clickhouse://, mongodb://, mssql+pyodbc://)")
         rest = rest[2:] if rest.startswith("//") else rest
         return rest.split("?", 1)[0] or ":memory:"
     if not rest.startswith("//"):
