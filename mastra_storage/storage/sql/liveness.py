@@ -18,7 +18,6 @@ any outage, and a read fails once.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,26 +27,22 @@ _RETURNED_AT = "mastra_storage_returned_at"
 
 
 def _monotonic() -> float:
+    """The clock of the window (the tests replace it)."""
     return time.monotonic()
 
 
-def ping_unless_recent(engine: sa.Engine, window: float = RECENT_SECONDS,
-                       clock: Callable[[], float] | None = None) -> None:
+def ping_unless_recent(engine: sa.Engine, window: float = RECENT_SECONDS) -> None:
     """Ping a connection at checkout unless it was checked in (or opened) less than
-    ``window`` seconds ago by ``clock`` (default: this module's ``_monotonic``, looked up
-    at each use). For an engine made with ``pool_pre_ping=False``; a dead connection
-    found by the ping is replaced, as ``pool_pre_ping`` replaces it."""
+    ``window`` seconds ago. For an engine made with ``pool_pre_ping=False``; a dead
+    connection found by the ping is replaced, as ``pool_pre_ping`` replaces it."""
     dialect = engine.dialect
-    if clock is None:
-        def clock() -> float:
-            return _monotonic()
 
     def fresh(_dbapi_conn: Any, record: Any) -> None:
-        record.info[_RETURNED_AT] = clock()
+        record.info[_RETURNED_AT] = _monotonic()
 
     def check(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
         returned = record.info.get(_RETURNED_AT)
-        if returned is not None and clock() - returned < window:
+        if returned is not None and _monotonic() - returned < window:
             return
         try:
             dialect.do_ping(dbapi_conn)

@@ -76,25 +76,26 @@ def make_engine(url: str | sa.URL, *, pool_size: int = 5, max_overflow: int = 10
         pool_pre_ping=False, **engine_options,
     )
     ping_unless_recent(engine)
-    compression = [toast_compression]  # emptied when the server refuses it
+    compression = toast_compression  # None once the server refused it
 
     @sa.event.listens_for(engine, "connect")
     def _session(dbapi_conn: Any, _record: Any) -> None:
+        nonlocal compression
         # A plain SET is undone by a rollback of the transaction it ran in: commit it.
         dbapi_conn.execute("SET TIME ZONE 'UTC'")
         dbapi_conn.commit()
-        if not compression[0]:
+        if compression is None:
             return
         import psycopg
 
         try:
-            dbapi_conn.execute(f"SET default_toast_compression = '{compression[0]}'")
+            dbapi_conn.execute(f"SET default_toast_compression = '{compression}'")
             dbapi_conn.commit()
         except psycopg.Error as exc:  # before PostgreSQL 14, or a build without lz4
             dbapi_conn.rollback()
             logger.info("this PostgreSQL server keeps its default compression of large "
-                        "values (%s: %s)", compression[0], str(exc).strip())
-            compression[0] = None
+                        "values (%s: %s)", compression, str(exc).strip())
+            compression = None
 
     return engine
 
