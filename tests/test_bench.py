@@ -92,6 +92,48 @@ def test_bench_sqlite_report(tmp_path: Path, strategy: str) -> None:
     assert report["run_tag"].startswith("mastra-bench-")
 
 
+def test_rounds_report_the_median_of_the_rounds_own_ratios(tmp_path: Path) -> None:
+    db = tmp_path / "rounds.db"
+    code, report = _bench("--store", f"sqlite:///{db}", *TINY, "--rounds", "3")
+    assert code == 0 and report["rounds"] == 3
+    for name in ("end_to_end", "pipeline", "baseline", "otel_peer"):
+        phase = report[name]
+        runs = phase["spans_per_s_rounds"]
+        assert len(runs) == 3 and all(r > 0 for r in runs)
+        assert phase["spans_per_s"] == sorted(runs)[1]  # the median round's own figures
+        assert phase["rows_verified"] == 72
+    for ratio in report["ratios"].values():
+        runs = ratio["throughput_rounds"]
+        assert len(runs) == 3 and ratio["throughput"] == sorted(runs)[1]
+        assert ratio["throughput_range"] == [min(runs), max(runs)]
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:  # every round wrote into a fresh database of its own
+        assert conn.execute("SELECT count(*) FROM mastra_ai_spans").fetchone() == (0,)
+    text = CliRunner().invoke(app, ["bench", "--store", f"sqlite:///{db}", *TINY,
+                                    "--rounds", "2", "--no-otel"])
+    assert text.exit_code == 0, text.output
+    assert "(median of 2 rounds," in text.stdout
+
+
+def test_a_ratio_missing_in_one_round_has_no_median() -> None:
+    from mastra_storage.bench.runner import _summary
+
+    def one(e2e: float, base: float | None) -> dict[str, Any]:
+        ratio = {"throughput": None if base is None else e2e / base, "cpu": None}
+        return {"strategy": "s", "hot_path": {"e2e": e2e}, "end_to_end": {"spans_per_s": e2e},
+                "workload_only": None, "pipeline": None, "baseline": {"spans_per_s": base},
+                "otel_peer": None, "ratios": {"end_to_end_vs_baseline": ratio}}
+
+    got = _summary([one(10.0, 20.0), one(30.0, 20.0), one(20.0, 40.0), one(40.0, 20.0)])
+    assert got["end_to_end"]["spans_per_s"] == 20.0  # the lower middle of an even count
+    assert got["hot_path"] == {"e2e": 20.0}
+    assert got["ratios"]["end_to_end_vs_baseline"]["throughput"] == 0.5
+    assert got["ratios"]["end_to_end_vs_baseline"]["throughput_range"] == [0.5, 2.0]
+    partial = _summary([one(10.0, 20.0), one(30.0, None)])
+    assert partial["ratios"]["end_to_end_vs_baseline"]["throughput"] is None
+
+
 def test_bench_without_derived_metrics_writes_spans_only(tmp_path: Path) -> None:
     db = tmp_path / "nm.db"
     code, report = _bench("--store", f"sqlite:///{db}", *TINY, "--no-derived-metrics",

@@ -501,6 +501,35 @@ def test_bench_pipeline_writes_a_schema_of_its_own_and_drops_it(db: str) -> None
     assert in_store == 0  # the replayed rows went to the pipeline's own schema
 
 
+@needs_pg
+def test_bench_rounds_write_each_end_to_end_phase_into_a_schema_of_its_own(db: str) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from mastra_storage.cli.main import app
+
+    url = db + "?schema=obs"
+    create_store(url, auto_migrate=True).close()
+    result = CliRunner().invoke(app, [
+        "bench", "--store", url, "--traces", "4", "--spans-per-trace", "3",
+        "--payload-bytes", "32", "--no-otel", "--rounds", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["rounds"] == 2 and report["end_to_end"]["rows_verified"] == 12
+    assert len(report["ratios"]["pipeline_vs_baseline"]["throughput_rounds"]) == 2
+    engine = sa.create_engine(engine_url(db))
+    try:
+        with engine.connect() as conn:
+            left = conn.execute(sa.text("SELECT nspname FROM pg_namespace "
+                                        "WHERE nspname LIKE 'bench_pipe_%'")).scalars().all()
+            in_store = conn.execute(sa.text("SELECT count(*) FROM obs.mastra_ai_spans")
+                                    ).scalar_one()
+    finally:
+        engine.dispose()
+    assert left == [] and in_store == 0
+
+
 # ----------------------------------------------------------------------- URLs & SQL
 
 def test_urls_select_psycopg3() -> None:

@@ -65,8 +65,11 @@ def render_text(report: dict[str, Any]) -> str:
         r = ratios.get(key)
         if r is None or (key == "end_to_end_vs_otel_peer" and r.get("throughput") is None):
             continue
-        lines.append(f"ratio {label}: throughput {_fmt(r.get('throughput'))}, "
-                     f"cpu {_fmt(r.get('cpu'))}")
+        line = f"ratio {label}: throughput {_fmt(r.get('throughput'))}"
+        if r.get("throughput_range"):
+            low, high = r["throughput_range"]
+            line += f" (median of {report.get('rounds')} rounds, {_fmt(low)}–{_fmt(high)})"
+        lines.append(f"{line}, cpu {_fmt(r.get('cpu'))}")
     ex = e2e["exporter"]
     lines += [
         "",

@@ -17,6 +17,11 @@ One run has five phases, in this order (each on its own fresh store or table):
    SDK, a ``BatchSpanProcessor`` and a minimal ``executemany`` exporter into a fresh
    table (see :mod:`.otel_peer`): what the end-to-end phase is compared with.
 6. **OpenTelemetry** — the hot-path reference (see :func:`.hotpath.otel_reference`).
+
+With ``rounds`` > 1 phases 1 to 5 run that many times, round after round, and each ratio is
+the median of the rounds' own ratios (see :func:`_summary`): a single round's ratio moves
+with whatever else the machine did during it (PostgreSQL's raw ``COPY`` varied by 10 % either way
+from one run to the next on the development VM).
 """
 
 from __future__ import annotations
@@ -91,6 +96,8 @@ class BenchOptions:
     # The exporter's default; off, its writes are the same rows as the baseline's and
     # the OpenTelemetry peer's (spans only), for a like-for-like comparison.
     derived_metrics: bool = True
+    # Rounds of the timed phases, one after the other (see run_bench).
+    rounds: int = 1
 
     def exporter(self) -> DefaultExporter:
         return DefaultExporter(strategy=self.strategy, max_batch_size=self.max_batch_size,
@@ -135,8 +142,10 @@ def _fresh_url(url: str, scheme: str, scratch: Path, name: str) -> str:
 
 
 @contextmanager
-def _pipeline_target(url: str, scheme: str, scratch: Path) -> Iterator[tuple[str, bool]]:
-    """The URL the pipeline phase writes to, and whether its store must create its tables.
+def _pipeline_target(url: str, scheme: str, scratch: Path,
+                     name: str = "pipeline") -> Iterator[tuple[str, bool]]:
+    """The URL the pipeline phase writes to, and whether its store must create its tables
+    (also the end-to-end phase's, in a run of several rounds).
 
     PostgreSQL: a schema of its own (``bench_pipe_<id>``: short, since index names carry
     it as a prefix and PostgreSQL cuts names at 63 bytes), created by the store's
@@ -148,13 +157,13 @@ def _pipeline_target(url: str, scheme: str, scratch: Path) -> Iterator[tuple[str
     Other stores: :func:`_fresh_url`.
     """
     if scheme not in ("postgresql", "postgres"):
-        yield _fresh_url(url, scheme, scratch, "pipeline"), False
+        yield _fresh_url(url, scheme, scratch, name), False
         return
-    name = f"bench_pipe_{uuid.uuid4().hex[:8]}"
+    schema = f"bench_pipe_{uuid.uuid4().hex[:8]}"
     try:
-        yield with_schema(url, name), True
+        yield with_schema(url, schema), True
     finally:
-        _drop_pg_schema(url, name)
+        _drop_pg_schema(url, schema)
 
 
 def _drop_pg_schema(url: str, schema: str) -> None:
@@ -317,6 +326,105 @@ def _pipeline(opts: BenchOptions, url: str, events: list[TracingEvent], tag: str
         store.close()
 
 
+def _round(opts: BenchOptions, store: ObservabilityStore, url: str, scheme: str,
+           scratch: Path, tag: str) -> dict[str, Any]:
+    """One round of the timed phases (end to end, workload only, pipeline, baseline,
+    OpenTelemetry peer) and its ratios.
+
+    Of several rounds, each one's end-to-end phase writes into a fresh database or schema,
+    as the pipeline does: in the store's own table each round would find the rows of the
+    rounds before it, and SQLite's span writes slow down as a table grows (measured with
+    the default workload: 17,800 spans/s into an empty table, 12,900 once it held 30,000
+    rows), so the rounds would not compare."""
+    out: dict[str, Any] = {}
+    if opts.rounds == 1:
+        e2e = _end_to_end(opts, store, tag)
+    else:
+        with _pipeline_target(url, scheme, scratch, "end-to-end") as (target, migrate):
+            own = create_store(target, auto_migrate=True) if migrate else create_store(target)
+            try:
+                e2e = _end_to_end(opts, own, tag)
+            finally:
+                own.close()
+    out["strategy"] = e2e["strategy"]
+    out["hot_path"] = e2e.pop("hot_path")
+    out["end_to_end"] = e2e
+    spans = e2e["workload"]["spans"]
+    reference, events = _workload_only(opts, f"{tag}-replay")
+    out["workload_only"] = reference
+    out["pipeline"] = None
+    if opts.pipeline:
+        with _pipeline_target(url, scheme, scratch) as (target, migrate):
+            out["pipeline"] = _pipeline(opts, target, events, f"{tag}-replay", spans, migrate)
+    finished: list[SpanRecord] = [e.span for e in events
+                                  if e.type is TracingEventType.SPAN_ENDED]
+    del events
+    if opts.baseline:
+        out["baseline"] = run_baseline(BaselineInput(url, scheme, finished, scratch, store))
+    else:
+        out["baseline"] = {"available": False, "reason": "disabled (--no-baseline)"}
+    del finished
+    if not opts.otel:
+        out["otel_peer"] = {"available": False, "reason": "disabled (--no-otel)"}
+    elif scheme not in SQLITE_SCHEMES:
+        out["otel_peer"] = {"available": False,
+                            "reason": "the OpenTelemetry peer writes SQLite only"}
+    else:
+        gc.collect()
+        out["otel_peer"] = run_otel_peer(opts, scratch, store, f"{tag}-otel")
+    base = out["baseline"]
+    out["ratios"] = {
+        "end_to_end_vs_baseline": _ratio(e2e, base),
+        "pipeline_vs_baseline": _ratio(out["pipeline"], base),
+        "end_to_end_vs_otel_peer": _ratio(e2e, out["otel_peer"]),
+    }
+    return out
+
+
+_PHASES = ("end_to_end", "workload_only", "pipeline", "baseline", "otel_peer")
+
+
+def _median_of(values: list[float]) -> float:
+    """The median; of an even count, the lower of the middle two (a value measured)."""
+    return sorted(values)[(len(values) - 1) // 2]
+
+
+def _summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """The report's phases and ratios from the rounds. One round is reported as it is.
+    Of several, each phase is the round where its throughput was the median one (the
+    hot path comes with that round's end-to-end phase); each ratio is the median of the
+    rounds' own ratios, with their range and every round's value: a phase and its
+    baseline that ran side by side are compared, as one round does."""
+    if len(rounds) == 1:
+        return {**rounds[0], "rounds": 1}
+
+    def tput(phase: dict[str, Any] | None) -> float:
+        return float((phase or {}).get("spans_per_s") or 0.0)
+
+    out: dict[str, Any] = {"strategy": rounds[0]["strategy"], "rounds": len(rounds)}
+    for name in _PHASES:
+        ranked = sorted(rounds, key=lambda r: tput(r[name]))
+        chosen = ranked[(len(ranked) - 1) // 2]
+        out[name] = chosen[name]
+        if name == "end_to_end":
+            out["hot_path"] = chosen["hot_path"]
+        if chosen[name] and chosen[name].get("spans_per_s") is not None:
+            out[name] = {**chosen[name], "spans_per_s_rounds": [tput(r[name]) for r in rounds]}
+    ratios: dict[str, dict[str, Any]] = {}
+    for key in rounds[0]["ratios"]:
+        entry: dict[str, Any] = {}
+        for measure in ("throughput", "cpu"):
+            values = [r["ratios"][key][measure] for r in rounds]
+            known = [v for v in values if v is not None]
+            entry[measure] = _median_of(known) if len(known) == len(values) else None
+            if measure == "throughput":
+                entry["throughput_rounds"] = values
+                entry["throughput_range"] = [min(known), max(known)] if known else None
+        ratios[key] = entry
+    out["ratios"] = ratios
+    return out
+
+
 def _ratio(ours: dict[str, Any] | None, base: dict[str, Any]) -> dict[str, float | None]:
     if not ours or not base.get("available") or base.get("comparable") is False:
         return {"throughput": None, "cpu": None}
@@ -378,41 +486,16 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
         version = getattr(store, "sqlite_version", None)
         if version is not None:
             machine["store_sqlite"] = version
-        e2e = _end_to_end(opts, store, tag)
-        report["strategy"] = e2e["strategy"]
-        report["hot_path"] = e2e.pop("hot_path")
-        report["end_to_end"] = e2e
-        spans = e2e["workload"]["spans"]
-        reference, events = _workload_only(opts, f"{tag}-replay")
-        report["workload_only"] = reference
-        report["pipeline"] = None
-        if opts.pipeline:
-            with _pipeline_target(url, scheme, scratch) as (target, migrate):
-                report["pipeline"] = _pipeline(opts, target, events, f"{tag}-replay", spans,
-                                               migrate)
-        finished: list[SpanRecord] = [e.span for e in events
-                                      if e.type is TracingEventType.SPAN_ENDED]
-        del events
-        if opts.baseline:
-            report["baseline"] = run_baseline(
-                BaselineInput(url, scheme, finished, scratch, store))
-        else:
-            report["baseline"] = {"available": False, "reason": "disabled (--no-baseline)"}
-        del finished
-        if not opts.otel:
-            report["otel_peer"] = {"available": False, "reason": "disabled (--no-otel)"}
-        elif scheme not in SQLITE_SCHEMES:
-            report["otel_peer"] = {"available": False,
-                                   "reason": "the OpenTelemetry peer writes SQLite only"}
-        else:
-            gc.collect()
-            report["otel_peer"] = run_otel_peer(opts, scratch, store, f"{tag}-otel")
-        base = report["baseline"]
-        report["ratios"] = {
-            "end_to_end_vs_baseline": _ratio(e2e, base),
-            "pipeline_vs_baseline": _ratio(report["pipeline"], base),
-            "end_to_end_vs_otel_peer": _ratio(e2e, report["otel_peer"]),
-        }
+        rounds = []
+        for i in range(opts.rounds):
+            fresh = scratch / f"round-{i}"  # each round's fresh databases
+            fresh.mkdir()
+            try:
+                rounds.append(_round(opts, store, url, scheme, fresh,
+                                     tag if i == 0 else f"{tag}-{i}"))
+            finally:
+                shutil.rmtree(fresh, ignore_errors=True)
+        report.update(_summary(rounds))
         report["exporter_settings"]["derived_metrics"] = opts.derived_metrics
         report["targets"] = _targets(report["strategy"], store.provider, report["ratios"],
                                      report["hot_path"])

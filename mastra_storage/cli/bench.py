@@ -75,12 +75,19 @@ def render(report: dict[str, Any]) -> str:
 
 @dataclass
 class _Progress:
-    """Advances a bar per emitted agent run (the bench's three emitting phases)."""
+    """Advances a bar per emitted agent run (the bench's three emitting phases, in each
+    round)."""
 
     bar: Progress
     total: int
-    phases: list[str] = field(default_factory=lambda: ["end to end", "workload only",
-                                                      "OpenTelemetry peer"])
+    rounds: int = 1
+    phases: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        names = ["end to end", "workload only", "OpenTelemetry peer"]
+        self.phases = (names if self.rounds == 1 else
+                       [f"{n} ({i}/{self.rounds})" for i in range(1, self.rounds + 1)
+                        for n in names])
 
     def start_phase(self) -> Any:
         name = self.phases.pop(0) if self.phases else "emitting"
@@ -140,6 +147,11 @@ def bench(
                                "exactly those).")] = 100_000,
     repeat: Annotated[int, typer.Option("--repeat", min=1, help="Calls per read (--read).")]
     = 30,
+    rounds: Annotated[int, typer.Option(
+        "--rounds", min=1,
+        help="Run the timed phases this many times, one round after the other; each ratio "
+             "is then the median of the rounds' own ratios, reported with their range.")]
+    = 1,
 ) -> None:
     """Benchmark a store: spans/s against the raw driver, hot-path cost, memory; or, with
     --outage, what an outage of the store costs."""
@@ -184,7 +196,7 @@ def bench(
             else:
                 runs = traces or 1000
                 with progress("benchmarking", runs) as bar:
-                    tracker = _Progress(bar, runs)
+                    tracker = _Progress(bar, runs, rounds)
 
                     class Options(BenchOptions):
                         def workload(self, tracer: Any) -> Any:
@@ -202,7 +214,7 @@ def bench(
                         error_rate=error_rate, max_batch_size=max_batch_size,
                         max_buffer_size=max_buffer_size, max_batch_wait_ms=max_batch_wait_ms,
                         baseline=baseline, otel=otel, pipeline=pipeline,
-                        derived_metrics=derived_metrics))
+                        derived_metrics=derived_metrics, rounds=rounds))
                 ok = True
         except (UnsupportedStrategyError, ValueError) as exc:
             raise CLIError(str(exc), EXIT_USAGE) from None
