@@ -35,6 +35,7 @@ from typing import Any, cast
 
 from ..model.spans import TABLE_SPANS
 from ..tracing.span_types import SpanType
+from .baselines import raw_checkpoints
 from .measure import Clock, rates
 
 # Mastra's entity implied by a span type (the subset the workload emits).
@@ -223,6 +224,7 @@ def run_otel_peer(opts: Any, scratch: Path, store: Any, tag: str) -> dict[str, A
     fresh.init()
     raw = fresh.engine.raw_connection()
     conn = cast(sqlite3.Connection, raw.driver_connection)
+    raw_checkpoints(conn)  # a minimal exporter on SQLite's own settings
     sql = (f"INSERT INTO {TABLE_SPANS} ({', '.join(f'{chr(34)}{c}{chr(34)}' for c in COLUMNS)}) "
            f"VALUES ({', '.join('?' for _ in COLUMNS)})")
     batches = [0]

@@ -35,6 +35,7 @@ from sqlalchemy.pool import StaticPool
 
 from .dialects.sqlite import JSON_TEXT_FUNCTION, SQLiteDialect
 from .jsonb import to_text
+from .sqlite_checkpoint import BACKSTOP_PAGES, Checkpointer
 from .store import SQLStore
 
 BUSY_TIMEOUT_MS = 10_000
@@ -80,11 +81,27 @@ class SQLiteStore(SQLStore):
         dialect = SQLiteDialect()
         if driver == "libsql":
             dialect.provider = "libsql"  # type: ignore[misc]
+        # WAL checkpoints on a thread of their own (.sqlite_checkpoint), for a file the
+        # store opens itself; an engine of your own checkpoints as you set it up.
+        self.checkpointer: Checkpointer | None = None
         if engine is None:
             engine = _make_engine(self.path, busy_timeout_ms, mmap_size)
+            if self.path not in (":memory:", ""):
+                self.checkpointer = Checkpointer(self.path)
+                _checkpoint_after_commits(engine, self)
         register_functions(engine)
         super().__init__(engine, dialect, auto_migrate=auto_migrate,
                          metadata_index=metadata_index)
+
+    def close(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.close()
+        super().close()
+
+    def _after_fork(self) -> None:
+        super()._after_fork()
+        if self.checkpointer is not None:  # the parent's thread did not come along
+            self.checkpointer = Checkpointer(self.path, self.checkpointer.min_interval)
 
     @property
     def sqlite_version(self) -> str:
@@ -120,6 +137,27 @@ def _make_engine(path: str, busy_timeout_ms: int, mmap_size: int = MMAP_SIZE) ->
             cur.execute("PRAGMA journal_mode = WAL")
             cur.execute("PRAGMA synchronous = NORMAL")
             cur.execute(f"PRAGMA mmap_size = {max(0, int(mmap_size))}")
+            # The store's checkpointer does this; a commit still does it past the backstop.
+            cur.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}")
         cur.close()
 
     return engine
+
+
+_COMMITTED = "mastra_storage_committed"
+
+
+def _checkpoint_after_commits(engine: sa.Engine, store: SQLiteStore) -> None:
+    """Tell the store's checkpointer when a connection that committed goes back to the
+    pool. SQLAlchemy's commit event comes before the commit itself; the checkpoint must
+    come after it, or it would miss the transaction's pages."""
+
+    def committed(conn: sa.Connection) -> None:
+        conn.info[_COMMITTED] = True
+
+    def returned(_dbapi_conn: Any, record: Any) -> None:
+        if record.info.pop(_COMMITTED, False) and store.checkpointer is not None:
+            store.checkpointer.committed()
+
+    sa.event.listen(engine, "commit", committed)
+    sa.event.listen(engine, "checkin", returned)
