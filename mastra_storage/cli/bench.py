@@ -96,8 +96,9 @@ class _Progress:
 
 def bench(
     store: Annotated[str | None, typer.Option(
-        "--store", help="Store URL, e.g. sqlite:///./bench.db (use a scratch database: the "
-                        f"run's rows are left in it). [default: ${ENV_URL}]",
+        "--store", help="Store URL, e.g. sqlite:///./bench.db (use a scratch database: "
+                        "the phases write into fresh files or schemas beside it, ClickHouse "
+                        f"and MongoDB into its tables). [default: ${ENV_URL}]",
         show_default=False)] = None,
     strategy: Annotated[str, typer.Option("--strategy", help=f"One of: {_STRATEGIES}.")]
     = "auto",
