@@ -97,7 +97,7 @@ class BenchOptions:
     # The exporter's default; off, its writes are the same rows as the baseline's and
     # the OpenTelemetry peer's (spans only), for a like-for-like comparison.
     derived_metrics: bool = True
-    # Rounds of the timed phases, one after the other (see run_bench).
+    # Rounds of the timed phases, one after the other (see _summary).
     rounds: int = 1
 
     def exporter(self) -> DefaultExporter:
@@ -143,10 +143,10 @@ def _fresh_url(url: str, scheme: str, scratch: Path, name: str) -> str:
 
 
 @contextmanager
-def _pipeline_target(url: str, scheme: str, scratch: Path,
-                     name: str = "pipeline") -> Iterator[tuple[str, bool]]:
-    """The URL the pipeline phase writes to, and whether its store must create its tables
-    (also the end-to-end phase's, in a run of several rounds).
+def _fresh_target(url: str, scheme: str, scratch: Path,
+                  name: str = "pipeline") -> Iterator[tuple[str, bool]]:
+    """The URL the pipeline phase (and, named ``name``, the end-to-end phase) writes to,
+    and whether its store must create its tables.
 
     PostgreSQL: a schema of its own (``bench_pipe_<id>``: short, since index names carry
     it as a prefix and PostgreSQL cuts names at 63 bytes), created by the store's
@@ -340,7 +340,7 @@ def _round(opts: BenchOptions, store: ObservabilityStore, url: str, scheme: str,
     table holds: on a PostgreSQL schema earlier runs had filled with 1,500,000 rows the
     phase ran at 11,500 spans/s, at 17,500-20,700 in a fresh schema."""
     out: dict[str, Any] = {}
-    with _pipeline_target(url, scheme, scratch, "end-to-end") as (target, migrate):
+    with _fresh_target(url, scheme, scratch, "end-to-end") as (target, migrate):
         own = create_store(target, auto_migrate=True) if migrate else create_store(target)
         try:
             e2e = _end_to_end(opts, own, tag)
@@ -354,7 +354,7 @@ def _round(opts: BenchOptions, store: ObservabilityStore, url: str, scheme: str,
     out["workload_only"] = reference
     out["pipeline"] = None
     if opts.pipeline:
-        with _pipeline_target(url, scheme, scratch) as (target, migrate):
+        with _fresh_target(url, scheme, scratch) as (target, migrate):
             out["pipeline"] = _pipeline(opts, target, events, f"{tag}-replay", spans, migrate)
     finished: list[SpanRecord] = [e.span for e in events
                                   if e.type is TracingEventType.SPAN_ENDED]
@@ -384,9 +384,9 @@ def _round(opts: BenchOptions, store: ObservabilityStore, url: str, scheme: str,
 _PHASES = ("end_to_end", "workload_only", "pipeline", "baseline", "otel_peer")
 
 
-def _median_of(values: list[float]) -> float:
+def _median_of(values: list[Any], key: Any = None) -> Any:
     """The median; of an even count, the lower of the middle two (a value measured)."""
-    return sorted(values)[(len(values) - 1) // 2]
+    return sorted(values, key=key)[(len(values) - 1) // 2]
 
 
 def _summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
@@ -403,8 +403,7 @@ def _summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
 
     out: dict[str, Any] = {"strategy": rounds[0]["strategy"], "rounds": len(rounds)}
     for name in _PHASES:
-        ranked = sorted(rounds, key=lambda r: tput(r[name]))
-        chosen = ranked[(len(ranked) - 1) // 2]
+        chosen = _median_of(rounds, key=lambda r: tput(r[name]))
         out[name] = chosen[name]
         if name == "end_to_end":
             out["hot_path"] = chosen["hot_path"]
