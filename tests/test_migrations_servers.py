@@ -77,13 +77,13 @@ def test_cli_prints_server_ddl_offline(url: str, marker: str) -> None:
 def test_cli_migrates_postgres_and_second_run_is_a_noop(db: str) -> None:
     first = invoke("migrate", db, "--schema", "cli")
     assert first.exit_code == 0, first.output
-    assert "upgraded <none> → 0004" in first.stdout
+    assert "upgraded <none> → 0005" in first.stdout
     second = invoke("migrate", db, "--schema", "cli")
     assert second.exit_code == 0, second.output
     assert "nothing to do (no-op)" in second.stdout
     engine = make_engine(db)
     try:
-        assert current_revision(engine, "cli") == "0004"
+        assert current_revision(engine, "cli") == "0005"
         assert sa.inspect(engine).has_table("mastra_ai_spans", schema="cli")
     finally:
         engine.dispose()
@@ -106,7 +106,7 @@ def test_cli_adopts_mastras_table(db: str) -> None:
         assert "adopted the existing mastra_ai_spans table" in result.stdout
         with engine.connect() as conn:
             assert conn.execute(sa.text("SELECT name FROM mastra_ai_spans")).scalar() == "kept"
-        assert current_revision(engine) == "0004"
+        assert current_revision(engine) == "0005"
         upgrade(engine)  # and the library's own entry point agrees
     finally:
         engine.dispose()

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from mastra_storage import create_store
 from mastra_storage.storage import TracesFilter
+from mastra_storage.storage.sql import root_metadata
 from mastra_storage.storage.sql.migrate import (
     VERSION_TABLE,
     SchemaNotReadyError,
@@ -29,7 +30,7 @@ from .factories import full_span, sid, span, tid
 from .helpers import contract_text
 
 CONTRACT = "postgres.mastra_ai_spans.sql"  # in tests/contract/
-HEAD = "0004"  # the newest revision of mastra_storage/migrations/versions/
+HEAD = "0005"  # the newest revision of mastra_storage/migrations/versions/
 
 pytestmark = pytest.mark.skipif("postgres" not in selected(),
                                 reason="postgres not in MASTRA_TEST_BACKENDS")
@@ -46,12 +47,16 @@ def contract_sql() -> str:
 
 def mastras(cat: dict[str, Any], schema: str | None = None) -> dict[str, Any]:
     """``cat`` without migration 0003's read indexes (mastra_storage/storage/sql/
-    read_indexes.py: the only indexes this library adds to Mastra's table), which must
-    all be there."""
+    read_indexes.py: the only indexes this library adds to Mastra's table) and 0005's
+    metadata-index triggers (storage/sql/root_metadata.py), which must all be there."""
     ours = {name for name, _ in spans_read_indexes("postgresql", schema)}
     have = {name for name, _ in cat["indexes"]}
     assert have >= ours, sorted(ours - have)
-    return {**cat, "indexes": [ix for ix in cat["indexes"] if ix[0] not in ours]}
+    theirs = {*root_metadata.TRIGGERS, root_metadata.TRUNCATE_TRIGGER}
+    triggers = {name for name, _ in cat["triggers"]}
+    assert triggers >= theirs, sorted(triggers)
+    return {**cat, "indexes": [ix for ix in cat["indexes"] if ix[0] not in ours],
+            "triggers": [t for t in cat["triggers"] if t[0] not in theirs]}
 
 
 def run_script(url: str, sql: str) -> None:
@@ -138,10 +143,16 @@ def test_names_follow_mastra_in_a_named_schema(pg: Provider, db: str) -> None:
         n for n, _ in spans_read_indexes("postgresql", "obs")}
     assert all(n.startswith("obs_mastra_storage_") for n, _ in
                spans_read_indexes("postgresql", "obs"))
-    assert got["triggers"] == [(
+    assert mastras(got, "obs")["triggers"] == [(
         "mastra_ai_spans_timestamps",
         "CREATE TRIGGER mastra_ai_spans_timestamps BEFORE INSERT OR UPDATE ON "
         "obs.mastra_ai_spans FOR EACH ROW EXECUTE FUNCTION obs.trigger_set_timestamps()")]
+    functions = (root_metadata.FUNCTION, root_metadata.INSERT_FUNCTION,
+                 root_metadata.TRUNCATE_FUNCTION)
+    ours = [ddl for name, ddl in got["triggers"]
+            if name in (*root_metadata.TRIGGERS, root_metadata.TRUNCATE_TRIGGER)]
+    assert len(ours) == 4 and all("ON obs.mastra_ai_spans " in ddl and any(
+        f"EXECUTE FUNCTION obs.{f}()" in ddl for f in functions) for ddl in ours)
 
 
 @pytest.mark.parametrize("length", [40, 63])

@@ -36,7 +36,7 @@ from tests.backends import Provider
 from .factories import at, sid, span, tid
 from .test_sqlite_contract import catalogue, contract_sql, new_sqlite
 
-HEAD = "0004"
+HEAD = "0005"
 SQLITE_INDEXES = {name for name, _ in all_read_indexes("sqlite")}
 
 
@@ -211,7 +211,6 @@ def listed(tmp_path: Path) -> SQLiteStore:
      "COVERING INDEX mastra_storage_roots_threadid_idx (threadId=?)"),
     (TracesFilter(entity_name="a"), "COVERING INDEX mastra_storage_roots_filter_idx"),
     (TracesFilter(span_type="generic"), "COVERING INDEX mastra_storage_roots_filter_idx"),
-    (TracesFilter(metadata={"tier": "pro"}), "COVERING INDEX mastra_storage_roots_json_idx"),
     (TracesFilter(tags=["x"]), "COVERING INDEX mastra_storage_roots_json_idx"),
     (TracesFilter(started_from=at(3), started_to=at(9)),
      "COVERING INDEX mastra_storage_roots_json_idx (startedAt>? AND startedAt<?)"),
@@ -219,14 +218,28 @@ def listed(tmp_path: Path) -> SQLiteStore:
 ])
 def test_sqlite_answers_each_filter_from_a_read_index(listed: SQLiteStore, flt: TracesFilter,
                                                       index: str) -> None:
-    # (a metadata filter first looks whether the optional metadata index is installed)
-    plans = [p for p in _plans(listed, flt) if "sqlite_master" not in p]
+    plans = _plans(listed, flt)
     assert len(plans) == 2, plans  # the page, then the count: the page was full
     for plan in plans:
         assert index in plan, plan
         # no statement reads the table row by row: only the page's rows, by rowid
         assert "SCAN mastra_ai_spans" not in plan.replace("SCAN mastra_ai_spans USING", ""), plan
     assert "SEARCH page_row USING INTEGER PRIMARY KEY (rowid=?)" in plans[0]
+
+
+def test_sqlite_metadata_filter_counts_first_in_its_index(listed: SQLiteStore) -> None:
+    """Migration 0005: the count, with the matching row ids, from the metadata index; the
+    page then from those ids (few) or in the list's order from the JSON index (many)."""
+    flt = TracesFilter(metadata={"tier": "pro"})
+    plans = [p for p in _plans(listed, flt) if "sqlite_master" not in p]
+    assert len(plans) == 2, plans
+    assert "COVERING INDEX mastra_storage_roots_metadata_idx (metadata>?)" in plans[0]
+    assert "SEARCH page_row USING INTEGER PRIMARY KEY (rowid=?)" in plans[1]
+    assert "SCAN ids VIRTUAL TABLE" in plans[1] and "SCAN mastra_ai_spans" not in plans[1]
+    listed.dialect.count_first_ids = 5  # 20 match: more than that many
+    plans = [p for p in _plans(listed, flt) if "sqlite_master" not in p]
+    assert "COVERING INDEX mastra_storage_roots_metadata_idx (metadata>?)" in plans[0]
+    assert "COVERING INDEX mastra_storage_roots_json_idx" in plans[1]
 
 
 @pytest.mark.parametrize("flt", [

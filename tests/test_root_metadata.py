@@ -139,6 +139,19 @@ def _raw(store: SQLiteStore) -> sqlite3.Connection:
     return sqlite3.connect(store.engine.url.database or "", isolation_level=None)
 
 
+def insert_jsonb_root(store: SQLiteStore, trace: str, metadata: Any, started: str) -> None:
+    """A root whose ``metadata`` is JSONB, written as ``@mastra/libsql`` writes it: by a
+    SQLite >= 3.45. Two SQLite libraries must not have one file open in one process at
+    once, so the store's connections are closed first (it opens new ones when used)."""
+    store.engine.dispose()
+    newer = new_sqlite().connect(store.engine.url.database or "", isolation_level=None)
+    newer.execute(
+        'INSERT INTO mastra_ai_spans ("traceId", "spanId", name, "spanType", "isEvent", '
+        '"startedAt", "createdAt", metadata) VALUES (?, ?, ?, ?, 0, ?, ?, jsonb(?))',
+        (trace, "r", "mastra", "agent_run", started, started, json.dumps(metadata)))
+    newer.close()
+
+
 def _insert_root(conn: sqlite3.Connection, trace: str, metadata: Any, verb: str = "INSERT"
                  ) -> None:
     start = SQLiteDialect().encode_timestamp(at(100))  # the newest root
@@ -178,20 +191,11 @@ def test_a_root_it_cannot_read_sends_lists_to_the_general_filter(
     total = _listed(sql, pro)[1]
     conn = _raw(sql)
     # A JSONB blob (what @mastra/libsql writes; this SQLite may not read it) and text
-    # that is no JSON: neither fails the write, both are listed as unindexed.
-    # JSONB written by a SQLite >= 3.45, as @mastra/libsql writes it: its own engine runs
-    # the triggers, and the root is listed as unindexed (this process's SQLite may not
-    # read JSONB), not refused. (Two SQLite libraries must not have one file open in one
-    # process at once: this process's connections are closed meanwhile.)
+    # that is no JSON: neither fails the write, both are listed as unindexed. The JSONB
+    # root's writer is a newer SQLite, whose own engine runs the triggers: the root is
+    # listed as unindexed (this process's SQLite may not read JSONB), not refused.
     conn.close()
-    sql.engine.dispose()
-    newer = new_sqlite().connect(sql.engine.url.database or "", isolation_level=None)
-    newer.execute(
-        'INSERT INTO mastra_ai_spans ("traceId", "spanId", name, "spanType", "isEvent", '
-        '"startedAt", "createdAt", metadata) VALUES (?, ?, ?, ?, 0, ?, ?, jsonb(?))',
-        ("b" * 32, "r", "mastra", "agent_run", "2026-01-01T00:00:00.000Z",
-         "2026-01-01T00:00:00.000Z", json.dumps({"tier": "pro"})))
-    newer.close()
+    insert_jsonb_root(sql, "b" * 32, {"tier": "pro"}, "2026-01-01T00:00:00.000Z")
     conn = _raw(sql)
     _insert_root(conn, "c" * 32, "not JSON")
     assert not _answered_by_side_table(sql, pro)
@@ -275,6 +279,7 @@ def test_postgres_rows_other_writers_change_are_kept_current(pg: Any) -> None:
     store = PostgresStore.from_url(pg.url, schema=schema, auto_migrate=True)
     store.init()
     try:
+        root_metadata.remove(store.engine, schema)  # (migration 0005 installed it)
         traces = _fill(store)  # before the index: install indexes them
         assert root_metadata.install(store.engine, schema) is True
         pro = TracesFilter(metadata={"tier": "pro"})
@@ -297,12 +302,22 @@ def test_postgres_rows_other_writers_change_are_kept_current(pg: Any) -> None:
             conn.execute(sa.text(f'DELETE FROM {t} WHERE "traceId" = :t'), {"t": new})
         assert _listed(store, pro, per_page=20) == ([traces[2]], 1)
         assert _listed(store, TracesFilter(metadata={"tier": "free"}), per_page=20)[1] == 2
+        # Mastra's clearTable: TRUNCATE … CASCADE, which fires no row trigger. The side
+        # table is emptied with it, and lists read the spans written since.
+        with store.engine.begin() as conn:
+            conn.execute(sa.text(f"TRUNCATE TABLE {t} CASCADE"))
+        assert _listed(store, pro, per_page=20) == ([], 0)
+        with store.engine.connect() as conn:
+            assert root_metadata.indexed_roots(conn, schema) == 0
+        _fill(store)
+        with_index = _listed(store, pro, per_page=20)
+        assert with_index[1] == 2 and _answered_by_side_table(store, pro)
         root_metadata.remove(store.engine, schema)
         with store.engine.connect() as conn:
             assert not root_metadata.installed(conn, schema)
             assert conn.execute(sa.text("SELECT to_regclass(:n)"),
                                 {"n": f'"{schema}".{root_metadata.TABLE}'}).scalar() is None
-        assert _listed(store, pro, per_page=20) == ([traces[2]], 1)  # the general filter
+        assert _listed(store, pro, per_page=20) == with_index  # the general filter
     finally:
         store.close()
         _drop_pg_schema(pg.url, schema)

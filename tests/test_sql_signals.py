@@ -491,7 +491,7 @@ def test_an_existing_database_is_upgraded_in_place(tmp_path):
     old.close()
     store = SQLiteStore(path)  # auto_migrate: upgraded on init
     store.init()
-    assert current_revision(store.engine) == "0004"
+    assert current_revision(store.engine) == "0005"
     assert store.get_span(trace, "root").name == "kept"  # type: ignore[union-attr]
     assert Feature.LOGS in store.features()
     store.batch_create_logs([LogRecord(timestamp=T0, level="info", message="m")])
@@ -615,4 +615,4 @@ def test_sql_stores_declare_what_they_answer(sql_store):
 
 
 def test_migration_records_head(sql_store, tmp_path: Path):
-    assert current_revision(sql_store.engine, sql_store.schema) == "0004"
+    assert current_revision(sql_store.engine, sql_store.schema) == "0005"

@@ -121,7 +121,7 @@ def test_reads_and_adopts_a_database_written_by_mastra(tmp_path):
     payload = _mastra_db(path)
     store = SQLiteStore(path)
     store.init()  # adopts: no data loss, version row written
-    assert current_revision(store.engine) == "0004"
+    assert current_revision(store.engine) == "0005"
     span = found(store.get_span("a" * 32, "b" * 16))
     assert span.input == payload["input"] and span.attributes == payload["attributes"]
     assert span.status == "success"

@@ -72,8 +72,10 @@ def migrate(
         "--metadata-index/--no-metadata-index", show_default=False,
         help="SQLite, PostgreSQL: install (or remove) the roots' metadata index: a trace list "
              "filtered by a metadata key reads an index instead of every root, for a write "
-             "cost every writer of the file pays (docs/bench.md). Default: leave it as it "
-             "is.")] = None,
+             "cost every writer pays (docs/bench.md). PostgreSQL gets it with migration "
+             "0005, and keeps it removed once removed; on SQLite it is optional (its "
+             "triggers cost Mastra's writer nearly half its throughput). Default: leave it "
+             "as it is.")] = None,
 ) -> None:
     """Create or upgrade the tables (or collections) of every signal behind URL."""
     out = console()

@@ -16,9 +16,7 @@ Create Date: 2026-11-30
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from alembic import context, op
-
+from mastra_storage.migrations.target import dialect_and_schema, execute_all
 from mastra_storage.storage.sql.read_indexes import (
     drop_context_statements,
     spans_context_indexes,
@@ -30,17 +28,11 @@ branch_labels = None
 depends_on = None
 
 
-def _dialect() -> tuple[str, str | None]:
-    return context.get_context().dialect.name, context.config.attributes.get("schema")
-
-
 def upgrade() -> None:
-    name, schema = _dialect()
-    for _, ddl in spans_context_indexes(name, schema):
-        op.execute(sa.text(ddl))
+    name, schema = dialect_and_schema()
+    execute_all(ddl for _, ddl in spans_context_indexes(name, schema))
 
 
 def downgrade() -> None:
-    name, schema = _dialect()
-    for ddl in drop_context_statements(name, schema):
-        op.execute(sa.text(ddl))
+    name, schema = dialect_and_schema()
+    execute_all(drop_context_statements(name, schema))

@@ -106,6 +106,12 @@ class PostgresStore(SQLStore):
     ``PostgresStore(layout="vnext", …)`` returns a
     :class:`~.pg_vnext.PostgresVNextStore` (provider ``"postgres-vnext"``): one class to
     name in code and URLs, whichever tables it writes.
+
+    ``metadata_index``: install the roots' metadata index (:mod:`.root_metadata`) on
+    ``init()``. Migration 0005 installs it anyway (``mastra-storage migrate``,
+    ``auto_migrate=True``); this is for a table migrated without it, or where it was
+    removed (``mastra-storage migrate URL --no-metadata-index``, which later upgrades
+    respect). False leaves the database as it is.
     """
 
     def __new__(cls, *args: Any, **options: Any) -> PostgresStore:

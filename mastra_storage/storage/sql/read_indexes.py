@@ -145,11 +145,43 @@ def spans_context_indexes(dialect: str, schema: str | None = None) -> list[tuple
 
 
 def all_read_indexes(dialect: str, schema: str | None = None) -> list[tuple[str, str]]:
-    """Every read index this library adds to the spans table (migrations 0003 and 0004)."""
-    return spans_read_indexes(dialect, schema) + spans_context_indexes(dialect, schema)
+    """Every read index this library adds to the spans table (migrations 0003 to 0005)."""
+    return (spans_read_indexes(dialect, schema) + spans_context_indexes(dialect, schema)
+            + spans_metadata_indexes(dialect))
 
 
 def drop_context_statements(dialect: str, schema: str | None = None) -> list[str]:
     """The statements removing migration 0004's indexes again (its downgrade)."""
     return [f'DROP INDEX IF EXISTS "{name}"'
             for name, _ in spans_context_indexes(dialect, schema)]
+
+
+# Migration 0005 (SQLite; see SQLiteDialect.root_metadata_has):
+# * the roots' metadata (and parentSpanId, NULL, for the planner to see it covering, as
+#   in migration 0003's), so that a metadata filter's count reads entries a third the
+#   size of the JSON index's;
+# * the roots whose metadata a substring can't be looked for in: a JSONB blob (what
+#   @mastra/libsql writes) or text with an escape. This partial index holds only those,
+#   keyed by the same expression, so that a query naming both (opaque_roots_exist) is a
+#   seek in it even without statistics. Literals, not bound values: SQLite matches an
+#   indexed expression only to the same expression as written.
+OPAQUE_METADATA = "(typeof(\"metadata\") = 'blob' OR instr(\"metadata\", '\\') > 0)"
+METADATA_INDEX = f"{PREFIX}_roots_metadata_idx"
+OPAQUE_METADATA_INDEX = f"{PREFIX}_roots_opaque_metadata_idx"
+
+
+def spans_metadata_indexes(dialect: str) -> list[tuple[str, str]]:
+    """(index name, CREATE statement) of migration 0005 for ``dialect`` (SQLite only)."""
+    if dialect != "sqlite":
+        return []
+    return [(name, f'CREATE INDEX IF NOT EXISTS "{name}" ON "{TABLE_SPANS}" {body}')
+            for name, body in (
+                (METADATA_INDEX, f'("metadata", "parentSpanId") {ROOTS}'),
+                (OPAQUE_METADATA_INDEX, f"({OPAQUE_METADATA}) {ROOTS} AND {OPAQUE_METADATA}"))]
+
+
+def opaque_roots_exist(table: str) -> str:
+    """SQL: whether any root of ``table`` has metadata :data:`OPAQUE_METADATA` holds
+    for (one seek in migration 0005's index; a scan of the roots without it)."""
+    return (f'EXISTS (SELECT 1 FROM "{table}" {ROOTS} AND {OPAQUE_METADATA} '
+            f"AND {OPAQUE_METADATA} = 1)")

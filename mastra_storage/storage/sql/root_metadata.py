@@ -1,14 +1,17 @@
-"""Optional, SQLite and PostgreSQL: the root spans' metadata kept apart, one row per key,
-so that a trace list filtered by a metadata key reads an index instead of every root's
-JSON.
+"""SQLite and PostgreSQL: the root spans' metadata kept apart, one row per key, so that a
+trace list filtered by a metadata key reads an index instead of every root's JSON.
 
 ``metadata`` is any JSON object, so no index on Mastra's span table can be keyed by one
-of its values: at 1,000,000 spans the filter tests all 100,000 roots' metadata on SQLite
-(32 ms for a common value, 22 ms for a rare one; 2.5 and 0.9 ms with this index), and
-on PostgreSQL a common value is counted through its rows (185 ms; docs/bench.md, *Trace
-reads*). Installed with ``mastra-storage migrate URL --metadata-index`` (or
-``metadata_index=True`` on the store, or :func:`install`), removed with
-``--no-metadata-index`` (:func:`remove`):
+of its values: at 1,000,000 spans PostgreSQL counts a common value through its rows
+(165-185 ms; 9-12 ms with this index), and SQLite tests every root's metadata (14 ms for
+a common value, 22 ms for a rare one through migration 0005's indexes, see
+``SQLiteDialect.root_metadata_has``; 2.5 and 0.9 ms with this index; docs/bench.md,
+*Trace reads*).
+
+On PostgreSQL migration 0005 installs it. On SQLite it is optional: installed with
+``mastra-storage migrate URL --metadata-index`` (or ``metadata_index=True`` on the store,
+or :func:`install`). Either is removed with ``--no-metadata-index`` (:func:`remove`);
+PostgreSQL's later upgrades leave it removed.
 
 * ``mastra_storage_root_metadata``: for each root span whose ``metadata`` is a JSON
   object, one row per top-level key with the key's scalar value and the root's
@@ -18,23 +21,26 @@ reads*). Installed with ``mastra-storage migrate URL --metadata-index`` (or
   value (``atom``; none for containers and long text); PostgreSQL the value as ``jsonb``
   (none for containers and long text; keys over :data:`ATOM_CHARS` characters are left
   out, a btree entry being bounded). A key written twice in one object keeps its last
-  value, as ``JSON.parse`` and ``jsonb`` read it (SQLite's general filter matches either);
+  value, as ``JSON.parse`` and ``jsonb`` read it (SQLite's filter without the side table
+  reads the first occurrence while no root's metadata is opaque, else matches either);
 * SQLite only, ``mastra_storage_unindexed_roots``: the roots whose ``metadata`` could
   not be read there (a JSONB blob, which ``@mastra/libsql`` writes and this process's
   SQLite may not read; text that is not JSON). PostgreSQL's ``jsonb`` is always readable;
-* three triggers on the span table (after insert, update, delete of a root; on
-  PostgreSQL calling one PL/pgSQL function) that keep them current. They are the
+* triggers on the span table that keep them current: after insert, update and delete
+  of a root (on PostgreSQL the insert trigger runs once per statement, over its rows)
+  and, on PostgreSQL, after TRUNCATE. They are the
   database's own: every writer fires them, Mastra's stores included, which read and
   write the span table as before without knowing them (the interop suite runs Mastra's
   writers on both with the index installed).
 
-It is not installed by default because every writer pays for it. On SQLite, with a
-trigger SQLite keeps a statement journal for each insert, which for a root of a table
-with this many indexes outgrows memory into a temporary file: a root written one row per
-statement (a plain ``executemany``, Mastra's store) costs ~160 µs more, and this
-library's own writes lose 5 % end to end and 12 % in ``batch_create_spans`` of roots with
-three metadata keys. PostgreSQL's costs are in docs/bench.md too. A store whose users
-filter by metadata a lot may want it; one that mostly writes may not.
+Every writer pays for it. On SQLite, with a trigger SQLite keeps a statement journal for
+each insert, which for a root of a table with this many indexes outgrows memory into a
+temporary file: Mastra's own writer (``@mastra/libsql``'s ``batchCreateSpans``) takes
+1.45 times as long, and this library's writes lose 5 % end to end and 12 % in
+``batch_create_spans`` of roots with three metadata keys. And Mastra writes metadata as
+JSONB, which the side table lists as unindexed: a file Mastra writes to gains nothing.
+On PostgreSQL no cost is measurable, neither for this library's COPY nor for
+``@mastra/pg``'s writer (docs/bench.md).
 
 A list filtered by one metadata key with a scalar value (and at most a start-time range)
 is answered from the side table's index: its page is an ordered range, its count a count
@@ -60,6 +66,8 @@ TABLE = "mastra_storage_root_metadata"
 UNINDEXED = "mastra_storage_unindexed_roots"
 VALUE_INDEX = f"{TABLE}_value_idx"
 TRIGGERS = (f"{TABLE}_insert", f"{TABLE}_update", f"{TABLE}_delete")
+# PostgreSQL: TRUNCATE of the span table (Mastra's clearTable) fires no row trigger.
+TRUNCATE_TRIGGER = f"{TABLE}_truncate"
 # Text values up to this many characters are kept (and compared) in the side table; a
 # longer one is kind 'long', so a filter by a value this short is still exact there.
 ATOM_CHARS = 200
@@ -156,6 +164,9 @@ def sqlite_drop() -> list[str]:
 # containment's (1 equals 1.0; true is not 1). A btree entry has a size limit, so a key
 # over ATOM_CHARS characters is left out and a text value over it kept without a value.
 FUNCTION = "mastra_storage_root_metadata_sync"
+# The insert trigger's: once per statement, over the rows it inserted (see pg_ddl).
+INSERT_FUNCTION = "mastra_storage_root_metadata_insert_rows"
+TRUNCATE_FUNCTION = "mastra_storage_root_metadata_truncate"
 
 
 def _pg(schema: str | None) -> tuple[str, str, str]:
@@ -197,8 +208,30 @@ def pg_ddl(schema: str | None = None) -> list[str]:
         "  RETURN NULL;\n"
         "END $fn$",
     ]
+    # Inserts: one trigger call per statement, its new roots indexed by one INSERT …
+    # SELECT over the statement's rows. A row trigger's call per root cost this library's
+    # COPY merge (a statement of ~1,000 rows) 5 % of its throughput (docs/bench.md); Mastra
+    # writes multi-row INSERTs too. Updates and deletes (one row per statement, from either
+    # writer) keep row triggers, whose WHEN skips the child spans without a call.
+    # Entries left by rows that went without a trigger (none should be) are overwritten,
+    # never a reason to refuse a span.
+    rows_function = _pg_name(schema, INSERT_FUNCTION)
+    new_roots = (fill("r", "new_spans AS r, ", ' AND r."parentSpanId" IS NULL')
+                 + ' ON CONFLICT ("traceId", "spanId", "key") DO UPDATE SET "value" = '
+                 'EXCLUDED."value", "startedAt" = EXCLUDED."startedAt"')
+    truncate_function = _pg_name(schema, TRUNCATE_FUNCTION)
+    out += [
+        f"CREATE OR REPLACE FUNCTION {rows_function}() RETURNS trigger LANGUAGE plpgsql "
+        f"AS $fn$\nBEGIN\n  {new_roots};\n  RETURN NULL;\nEND $fn$",
+        f'DROP TRIGGER IF EXISTS "{TRIGGERS[0]}" ON {spans}',
+        f'CREATE TRIGGER "{TRIGGERS[0]}" AFTER INSERT ON {spans} REFERENCING NEW TABLE AS '
+        f"new_spans FOR EACH STATEMENT EXECUTE FUNCTION {rows_function}()",
+        f"CREATE OR REPLACE FUNCTION {truncate_function}() RETURNS trigger LANGUAGE plpgsql "
+        f"AS $fn$\nBEGIN\n  TRUNCATE {side};\n  RETURN NULL;\nEND $fn$",
+        f'DROP TRIGGER IF EXISTS "{TRUNCATE_TRIGGER}" ON {spans}',
+        f'CREATE TRIGGER "{TRUNCATE_TRIGGER}" AFTER TRUNCATE ON {spans} FOR EACH STATEMENT '
+        f"EXECUTE FUNCTION {truncate_function}()"]
     for name, event, when in (
-            (TRIGGERS[0], "INSERT", 'NEW."parentSpanId" IS NULL'),
             (TRIGGERS[1], 'UPDATE OF "metadata", "parentSpanId", "startedAt", "traceId", '
                           '"spanId"', 'OLD."parentSpanId" IS NULL OR NEW."parentSpanId" IS NULL'),
             (TRIGGERS[2], "DELETE", 'OLD."parentSpanId" IS NULL')):
@@ -209,10 +242,18 @@ def pg_ddl(schema: str | None = None) -> list[str]:
     return out
 
 
+def _pg_name(schema: str | None, name: str) -> str:
+    return f'"{schema}"."{name}"' if schema else f'"{name}"'
+
+
 def pg_drop(schema: str | None = None) -> list[str]:
     spans, side, function = _pg(schema)
-    return ([f'DROP TRIGGER IF EXISTS "{name}" ON {spans}' for name in TRIGGERS]
-            + [f"DROP FUNCTION IF EXISTS {function}()", f"DROP TABLE IF EXISTS {side}"])
+    return ([f'DROP TRIGGER IF EXISTS "{name}" ON {spans}'
+             for name in (*TRIGGERS, TRUNCATE_TRIGGER)]
+            + [f"DROP FUNCTION IF EXISTS {function}()"]
+            + [f"DROP FUNCTION IF EXISTS {_pg_name(schema, name)}()"
+               for name in (INSERT_FUNCTION, TRUNCATE_FUNCTION)]
+            + [f"DROP TABLE IF EXISTS {side}"])
 
 
 def _ddl(dialect: str, schema: str | None) -> tuple[list[str], list[str]]:
@@ -286,7 +327,10 @@ def _match(metadata: Mapping[str, Any] | None) -> _Match | None:
     if not metadata or len(metadata) != 1:
         return None
     ((key, value),) = metadata.items()
-    if not isinstance(key, str) or len(key) > ATOM_CHARS:
+    if not isinstance(key, str) or len(key) > ATOM_CHARS or "\x00" in key or (
+            isinstance(value, str) and "\x00" in value):
+        # (PostgreSQL text can't hold a NUL, nor jsonb a \u0000: the general filter
+        # reads such a filter as the store wrote the value)
         return None
     atom: Any
     if value is None:

@@ -259,7 +259,8 @@ class SQLStore(MetricsMixin, TraceQueryMixin, RetentionMixin, BaseStore):
         for tag in f.tags or ():
             conds.append(d.json_array_contains(root.c.tags, tag))
         for key, value in (f.metadata or {}).items():
-            conds.append(d.json_has_key_value(root.c.metadata, key, value))
+            conds.append(d.root_metadata_has(self.table, root.c.metadata, key, value)
+                         if roots_only else d.json_has_key_value(root.c.metadata, key, value))
         for key, value in (f.scope or {}).items():
             conds.append(d.json_has_key_value(root.c.scope, key, value))
         return conds
@@ -280,7 +281,8 @@ class SQLStore(MetricsMixin, TraceQueryMixin, RetentionMixin, BaseStore):
                 if found is not None:
                     ids, total = found
                     return self._roots_by_ids(conn, ids), total
-        return self._page_of_spans(self._conditions(filters, self.table), pagination, order_by)
+        return self._page_of_spans(self._conditions(filters, self.table), pagination, order_by,
+                                   count_first=bool(filters.metadata))
 
     def _roots_by_ids(self, conn: sa.Connection, ids: Sequence[tuple[str, str]]
                       ) -> list[SpanRecord]:
@@ -314,35 +316,56 @@ class SQLStore(MetricsMixin, TraceQueryMixin, RetentionMixin, BaseStore):
         return ordering
 
     def _page_of_spans(self, conds: list[sa.ColumnElement[bool]], pagination: Pagination,
-                       order_by: TracesOrderBy) -> tuple[list[SpanRecord], int]:
+                       order_by: TracesOrderBy, count_first: bool = False
+                       ) -> tuple[list[SpanRecord], int]:
         """One page of the spans matching ``conds`` and how many match.
 
         The page is read first: when it is not full, its end is the end of the list and
         the total is known without counting (a rare filter value, the last page); only
-        otherwise are the matching rows counted."""
+        otherwise are the matching rows counted.
+
+        ``count_first`` (a filter a dialect counts faster than it walks the list's
+        order: SQLite's metadata filter, see ``SQLiteDialect.root_metadata_has``): the
+        count runs first and also lists the matching row ids; when they are few
+        (``dialect.count_first_ids``) the page is read from them instead of by walking
+        the list's order to the end, which a rare value's page does."""
+        d = self.dialect
         t = self.table
         # spanId last: several anchors of one trace may share their start time
         ordering = [*self._ordering(order_by), t.c.spanId]
-        if self.dialect.late_row_lookup:
+        rowid: sa.ColumnElement[Any] = sa.literal_column("rowid")
+        p: Any = t.alias("page_row")
+        if d.late_row_lookup:
             # The page's row ids from the indexes alone, then only those rows.
             ids: sa.Select[Any] = (
-                sa.select(sa.literal_column("rowid")).select_from(t).where(*conds)
+                sa.select(rowid).select_from(t).where(*conds)
                 .order_by(*ordering).limit(pagination.per_page).offset(pagination.offset))
-            p: Any = t.alias("page_row")
-            page = (sa.select(*(self.dialect.read_column(p, c) for c in COLUMNS))
+            page = (sa.select(*(d.read_column(p, c) for c in COLUMNS))
                     .where(sa.literal_column(f"{p.name}.rowid").in_(ids))
                     .order_by(*self._ordering(order_by, p), p.c.spanId))
         else:
             page = (sa.select(*self._full_cols).where(*conds).order_by(*ordering)
                     .limit(pagination.per_page).offset(pagination.offset))
         with self.engine.connect() as conn:
-            rows = conn.execute(page).mappings().all()
-            total = pagination.total_from_page(len(rows))
-            if total is None:
-                total = int(conn.execute(sa.select(sa.func.count()).select_from(t)
-                                         .where(*conds)).scalar_one())
-        decode = self.dialect.decode
-        return [decode(dict(r)) for r in rows], total
+            if count_first and d.late_row_lookup and d.count_first_ids:
+                counted, listed = conn.execute(
+                    sa.select(sa.func.count(), d.id_list(rowid)).select_from(t).where(*conds)
+                ).one()
+                total = int(counted)
+                if total <= pagination.offset:
+                    return [], total
+                if total <= d.count_first_ids:
+                    page = (sa.select(*(d.read_column(p, c) for c in COLUMNS))
+                            .where(d.in_id_list(sa.literal_column(f"{p.name}.rowid"), listed))
+                            .order_by(*self._ordering(order_by, p), p.c.spanId)
+                            .limit(pagination.per_page).offset(pagination.offset))
+                rows = conn.execute(page).mappings().all()
+            else:
+                rows = conn.execute(page).mappings().all()
+                found = pagination.total_from_page(len(rows))
+                total = found if found is not None else int(conn.execute(
+                    sa.select(sa.func.count()).select_from(t).where(*conds)).scalar_one())
+        return [d.decode(dict(r)) for r in rows], total
 
     def list_branches(self, filters: TracesFilter | None = None, page: int = 0,
                       per_page: int = 10, order_by: TracesOrderBy | None = None) -> TracesPage:

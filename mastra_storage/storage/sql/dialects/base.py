@@ -290,8 +290,29 @@ class SqlDialect:
         """Top-level ``key`` of JSON object ``col`` equals ``value`` (bound parameters only)."""
         raise NotImplementedError
 
+    def root_metadata_has(self, table: sa.Table, col: sa.ColumnElement[Any], key: str,
+                          value: Any) -> ColumnElement[bool]:
+        """The trace list's metadata filter on root spans: ``col`` is a root's
+        ``metadata`` (``table`` the span table). The same test as
+        :meth:`json_has_key_value`, which a dialect with a cheaper one for the roots
+        overrides."""
+        return self.json_has_key_value(col, key, value)
+
     def json_array_contains(self, col: sa.ColumnElement[Any], item: str) -> ColumnElement[bool]:
         """JSON array ``col`` has the string element ``item``."""
+        raise NotImplementedError
+
+    # A trace list whose filter the dialect counts faster than it walks the list's order
+    # may be counted first, listing the matching row ids (SQLStore._page_of_spans); up to
+    # this many, its page is then read from them. 0: never.
+    count_first_ids = 0
+
+    def id_list(self, rowid: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        """An aggregate: every ``rowid`` of the group as one value for :meth:`in_id_list`."""
+        raise NotImplementedError
+
+    def in_id_list(self, rowid: sa.ColumnElement[Any], listed: Any) -> ColumnElement[bool]:
+        """``rowid`` is one of ``listed`` (a value :meth:`id_list` made), bound."""
         raise NotImplementedError
 
     # The condition of :meth:`not_ended_over` as text, for statements built as strings

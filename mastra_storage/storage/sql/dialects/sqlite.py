@@ -27,6 +27,7 @@ from ....model.jsonsafe import dumps, loads, to_jsonable
 from ....model.spans import COLUMNS, ColumnSpec, SpanRecord
 from ..columnar import Column, live_rows, null_pattern
 from ..jsonb import JsonbError, decode
+from ..read_indexes import opaque_roots_exist
 from .base import SqlDialect, step_literal
 from .sqlite_multirow import MultiRowInsert
 
@@ -87,6 +88,30 @@ def _plain_key(key: str) -> bool:
     path parser ends the label at the next double quote and reads no escapes."""
     return bool(key) and key.isascii() and key.isprintable() and not any(
         ch in key for ch in '"\\')
+
+
+def _plain_member_is(col: sa.ColumnElement[Any], key: str, value: Any
+                     ) -> ColumnElement[bool] | None:
+    """Top-level ``key`` of ``col`` equals the scalar ``value``, read with a quoted JSON
+    path (a bound value) on JSON text without escapes; None for a key no path can spell
+    or a value that is no scalar."""
+    if not _plain_key(key):
+        return None
+    path = sa.bindparam(None, f'$."{key}"', type_=sa.Text())
+    kind = sa.func.json_type(col, path)
+    if value is None:
+        return kind == "null"
+    if isinstance(value, bool):
+        return kind == ("true" if value else "false")
+    if isinstance(value, (int, float)):
+        # (json_extract reads true and false as 1 and 0)
+        return sa.and_(kind.in_(("integer", "real")), sa.func.json_extract(col, path) == value)
+    if isinstance(value, str):
+        same = sa.func.json_extract(col, path) == sa.bindparam(None, value, type_=sa.Text())
+        # An object or array member is read as its JSON text, which only a value written
+        # like one can equal.
+        return sa.and_(same, kind == "text") if value[:1] in ("{", "[") else same
+    return None
 
 
 def _values(columns: Sequence[tuple[sa.Column[Any], bool]]) -> dict[str, Any]:
@@ -255,6 +280,55 @@ class SQLiteDialect(SqlDialect):
         needle = value if isinstance(value, str) else key
         return sa.and_(may_hold(col, needle),
                        sa.exists(sa.select(sa.literal(1)).select_from(each).where(cond)))
+
+    def root_metadata_has(self, table: sa.Table, col: sa.ColumnElement[Any], key: str,
+                          value: Any) -> ColumnElement[bool]:
+        """The roots' metadata filter, cheaper per root than :meth:`json_has_key_value`'s
+        (docs/bench.md, *Trace reads*), through migration 0005's two indexes.
+
+        * ``"metadata" > ''`` (true of any text but '' and of any blob: of all metadata
+          that can match) is a range of the roots' metadata index, whose entries are just
+          ``metadata``: SQLite counts the matches there instead of in the wider JSON
+          index. The page, in the list's order, still reads the JSON index.
+        * The opaque-metadata index holds just the roots whose metadata needs
+          :func:`may_hold`'s two escape hatches (a JSONB blob, text with an escape),
+          normally none; whether there are any is one seek, which SQLite runs once per
+          statement (the subquery is uncorrelated). While there are none, the quoted
+          needle is a necessary condition on its own, and the value is read with
+          ``json_extract`` (a quarter cheaper than ``json_each``; of a key written twice
+          it reads the first, as Mastra's ``json_extract`` filter does). Otherwise the
+          test is :meth:`json_has_key_value`'s.
+
+        Without the indexes (a database not migrated) the answer is the same, slower.
+        """
+        present = col > sa.bindparam(None, "", type_=sa.Text())
+        general = self.json_has_key_value(col, key, value)
+        value = to_jsonable(value)
+        exact = None if _TOLERANT.get() else _plain_member_is(col, key, value)
+        if exact is None:
+            return sa.and_(present, general)
+        needle = value if isinstance(value, str) else key
+        text = sa.bindparam(None, json.dumps(needle, ensure_ascii=False), type_=sa.Text())
+        opaque = opaque_roots_exist(table.name)
+        # An OR of ANDs, not a CASE: in a WHERE clause SQLite stops at the first false
+        # term of an AND, where a CASE's value would evaluate every term of its branch.
+        return sa.and_(present, sa.or_(
+            sa.and_(sa.literal_column(f"NOT {opaque}", sa.Boolean()),
+                    sa.func.instr(col, text) > 0, exact),
+            sa.and_(sa.literal_column(opaque, sa.Boolean()), general)))
+
+    # A rare metadata value's page walked the whole JSON index in the list's order (23 of
+    # 100,000 roots: 24 ms); counted first in the metadata index, the ids come with the
+    # count (9.5 ms), at ~2 ms more for a common value's count (docs/bench.md).
+    count_first_ids = 1000
+
+    def id_list(self, rowid: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        return sa.func.json_group_array(rowid)
+
+    def in_id_list(self, rowid: sa.ColumnElement[Any], listed: Any) -> ColumnElement[bool]:
+        each = sa.func.json_each(sa.bindparam(None, listed, type_=sa.Text())
+                                 ).table_valued("value").alias("ids")
+        return rowid.in_(sa.select(each.c.value))
 
     def json_array_contains(self, col: sa.ColumnElement[Any], item: str) -> ColumnElement[bool]:
         each = sa.func.json_each(json_text(col)).table_valued("value", "type").alias("jt")
