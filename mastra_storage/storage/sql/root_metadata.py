@@ -3,8 +3,8 @@ trace list filtered by a metadata key reads an index instead of every root's JSO
 
 ``metadata`` is any JSON object, so no index on Mastra's span table can be keyed by one
 of its values: at 1,000,000 spans PostgreSQL counts a common value through its rows
-(165-185 ms; 9-12 ms with this index), and SQLite tests every root's metadata (14 ms for
-a common value, 22 ms for a rare one through migration 0005's indexes, see
+(165-185 ms; 7-9 ms with this index), and SQLite tests every root's metadata (18 ms for
+a common value, 12.5 ms for a rare one through migration 0005's indexes, see
 ``SQLiteDialect.root_metadata_has``; 2.5 and 0.9 ms with this index; docs/bench.md,
 *Trace reads*).
 
@@ -39,8 +39,8 @@ temporary file: Mastra's own writer (``@mastra/libsql``'s ``batchCreateSpans``) 
 1.45 times as long, and this library's writes lose 5 % end to end and 12 % in
 ``batch_create_spans`` of roots with three metadata keys. And Mastra writes metadata as
 JSONB, which the side table lists as unindexed: a file Mastra writes to gains nothing.
-On PostgreSQL no cost is measurable, neither for this library's COPY nor for
-``@mastra/pg``'s writer (docs/bench.md).
+On PostgreSQL ``@mastra/pg``'s writer shows no measurable cost, and this library's
+pipeline ~5 % (its rows and their index, three per root in the benchmark; docs/bench.md).
 
 A list filtered by one metadata key with a scalar value (and at most a start-time range)
 is answered from the side table's index: its page is an ordered range, its count a count
@@ -172,7 +172,11 @@ TRUNCATE_FUNCTION = "mastra_storage_root_metadata_truncate"
 def _pg(schema: str | None) -> tuple[str, str, str]:
     """(span table, side table, function), schema-qualified."""
     q = f'"{schema}".' if schema else ""
-    return f"{q}{TABLE_SPANS}", f'{q}"{TABLE}"', f'{q}"{FUNCTION}"'
+    return f"{q}{TABLE_SPANS}", _pg_name(schema, TABLE), _pg_name(schema, FUNCTION)
+
+
+def _pg_name(schema: str | None, name: str) -> str:
+    return f'"{schema}"."{name}"' if schema else f'"{name}"'
 
 
 def pg_ddl(schema: str | None = None) -> list[str]:
@@ -209,10 +213,11 @@ def pg_ddl(schema: str | None = None) -> list[str]:
         "END $fn$",
     ]
     # Inserts: one trigger call per statement, its new roots indexed by one INSERT …
-    # SELECT over the statement's rows. A row trigger's call per root cost this library's
-    # COPY merge (a statement of ~1,000 rows) 5 % of its throughput (docs/bench.md); Mastra
-    # writes multi-row INSERTs too. Updates and deletes (one row per statement, from either
-    # writer) keep row triggers, whose WHEN skips the child spans without a call.
+    # SELECT over the statement's rows (this library writes a COPY or a merge per batch,
+    # Mastra multi-row INSERTs). Timed apart, 30 INSERTs of 1,000 bench rows took 2 % more
+    # with it, 3.5 % with a row trigger calling the function per root (docs/bench.md).
+    # Updates and deletes (one row per statement, from either writer) keep row triggers,
+    # whose WHEN skips the child spans without a call.
     # Entries left by rows that went without a trigger (none should be) are overwritten,
     # never a reason to refuse a span.
     rows_function = _pg_name(schema, INSERT_FUNCTION)
@@ -240,10 +245,6 @@ def pg_ddl(schema: str | None = None) -> list[str]:
                 f"WHEN ({when}) EXECUTE FUNCTION {function}()"]
     out.append(fill("r", f"{spans} AS r, ", ' AND r."parentSpanId" IS NULL'))
     return out
-
-
-def _pg_name(schema: str | None, name: str) -> str:
-    return f'"{schema}"."{name}"' if schema else f'"{name}"'
 
 
 def pg_drop(schema: str | None = None) -> list[str]:

@@ -59,7 +59,7 @@ class SQLiteStore(SQLStore):
     0 reads every page with read() calls, SQLite's own default).
     ``metadata_index``: install the roots' metadata index on ``init()``
     (:mod:`.root_metadata`: a metadata-filtered trace list in a few milliseconds at a
-    million spans, instead of 14-23 ms through migration 0005's indexes, for a write cost
+    million spans, instead of 12.5-18 ms through migration 0005's indexes, for a write cost
     every writer of the file pays: Mastra's nearly half its throughput). False leaves the
     database as it is; ``mastra-storage migrate URL --no-metadata-index`` removes it.
     """

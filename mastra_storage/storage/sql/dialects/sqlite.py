@@ -90,6 +90,11 @@ def _plain_key(key: str) -> bool:
         ch in key for ch in '"\\')
 
 
+def _key_path(key: str) -> sa.BindParameter[str]:
+    """The JSON path of top-level ``key`` (a :func:`_plain_key`), quoted, as a bound value."""
+    return sa.bindparam(None, f'$."{key}"', type_=sa.Text())
+
+
 def _plain_member_is(col: sa.ColumnElement[Any], key: str, value: Any
                      ) -> ColumnElement[bool] | None:
     """Top-level ``key`` of ``col`` equals the scalar ``value``, read with a quoted JSON
@@ -97,7 +102,7 @@ def _plain_member_is(col: sa.ColumnElement[Any], key: str, value: Any
     or a value that is no scalar."""
     if not _plain_key(key):
         return None
-    path = sa.bindparam(None, f'$."{key}"', type_=sa.Text())
+    path = _key_path(key)
     kind = sa.func.json_type(col, path)
     if value is None:
         return kind == "null"
@@ -463,7 +468,7 @@ class SQLiteDialect(SqlDialect):
         # decoded keys.
         if _TOLERANT.get():
             return found  # (json_extract would be given the text as it is)
-        path = sa.bindparam(None, f'$."{key}"', type_=sa.Text())
+        path = _key_path(key)
         plain = sa.and_(sa.func.typeof(col) == "text", sa.func.instr(col, "\\") == 0)
         return sa.case((plain, sa.func.json_extract(col, path)), else_=found)
 
